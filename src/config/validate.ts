@@ -1,0 +1,313 @@
+/**
+ * Validates a loaded config against the component registry and resolves it: each
+ * component's defaults with the user's values merged over them, checked by its schema;
+ * pipelines checked for dangling references and type mismatches. Reports every error at
+ * once, each with its path and position.
+ */
+import { z } from 'zod';
+import type {
+  AnyFactory,
+  BatchType,
+  ComponentKind,
+  ExporterFactory,
+  ProcessorFactory,
+  ReceiverFactory,
+  Signal,
+} from '../core/component.js';
+import { parseComponentId } from '../core/component.js';
+import { ConfigError, suggestion, type ConfigIssue } from './errors.js';
+import { deepMerge, displayPath, isPlainObject, loadConfigFiles, locate, type LoadedConfig, type YamlPath } from './load.js';
+import { duration } from './units.js';
+
+export interface Registry {
+  receivers: ReadonlyMap<string, ReceiverFactory>;
+  processors: ReadonlyMap<string, ProcessorFactory>;
+  exporters: ReadonlyMap<string, ExporterFactory>;
+}
+
+export interface ResolvedComponent<F extends AnyFactory = AnyFactory> {
+  id: string;
+  type: string;
+  kind: ComponentKind;
+  factory: F;
+  /** The parsed config (units converted). */
+  config: unknown;
+}
+
+export interface ResolvedPipeline {
+  id: string;
+  signal: Signal;
+  receivers: string[];
+  processors: string[];
+  exporters: string[];
+}
+
+export interface TelemetrySettings {
+  logs: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };
+  metrics: {
+    /** Add tcpotel's own metrics (in, out and dropped counts) to every metrics export. */
+    include_in_pipelines: boolean;
+  };
+}
+
+export interface ResolvedConfig {
+  receivers: Map<string, ResolvedComponent<ReceiverFactory>>;
+  processors: Map<string, ResolvedComponent<ProcessorFactory>>;
+  exporters: Map<string, ResolvedComponent<ExporterFactory>>;
+  pipelines: ResolvedPipeline[];
+  telemetry: TelemetrySettings;
+  /** Not errors: components configured but used by no pipeline, and the like. */
+  warnings: string[];
+}
+
+const SECTIONS = ['receivers', 'processors', 'exporters'] as const;
+type Section = (typeof SECTIONS)[number];
+const TOP_LEVEL = [...SECTIONS, 'service'];
+const SIGNALS: Signal[] = ['logs', 'metrics'];
+const ID_RE = /^[a-z][a-z0-9_]*(\/[A-Za-z0-9_.-]+)?$/;
+
+const telemetrySchema = z.strictObject({
+  logs: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']) }),
+  metrics: z.strictObject({ include_in_pipelines: z.boolean() }),
+});
+const defaultTelemetry = { logs: { level: 'info' }, metrics: { include_in_pipelines: true } };
+
+const pipelineSchema = z.strictObject({
+  receivers: z.array(z.string()).min(1, { message: 'a pipeline needs at least one receiver' }),
+  processors: z.array(z.string()).optional(),
+  exporters: z.array(z.string()).min(1, { message: 'a pipeline needs at least one exporter' }),
+});
+
+const serviceSchema = z.strictObject({
+  pipelines: z.record(z.string(), z.unknown()),
+  telemetry: z.unknown().optional(),
+});
+
+export { duration };
+
+/** Turns zod issues into config issues under `base`, with "did you mean" for unknown keys. */
+function zodIssues(error: z.ZodError, base: YamlPath, defaults: unknown, loaded: LoadedConfig): ConfigIssue[] {
+  const out: ConfigIssue[] = [];
+  for (const issue of error.issues) {
+    const rel = issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p)) as (string | number)[];
+    if (issue.code === 'unrecognized_keys') {
+      const known = knownKeys(defaults, rel);
+      for (const key of issue.keys) {
+        const path = [...base, ...rel, key];
+        out.push({ path: displayPath(path), message: `unknown key "${key}"${suggestion(key, known)}${known.length ? ` (known: ${known.join(', ')})` : ''}`, ...locate(loaded.sources, path) });
+      }
+      continue;
+    }
+    const path = [...base, ...rel];
+    out.push({ path: displayPath(path), message: readable(issue), ...locate(loaded.sources, path) });
+  }
+  return out;
+}
+
+function readable(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_type') {
+    const received = (issue as { input?: unknown }).input;
+    const got = received === undefined ? 'nothing' : received === null ? 'null' : Array.isArray(received) ? 'a list' : typeof received;
+    return `expected ${issue.expected === 'object' ? 'a mapping' : issue.expected === 'array' ? 'a list' : `a ${issue.expected}`}, got ${got}`;
+  }
+  if (issue.code === 'invalid_value' && 'values' in issue) {
+    return `must be one of: ${(issue.values as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+  }
+  return issue.message;
+}
+
+function knownKeys(defaults: unknown, path: (string | number)[]): string[] {
+  let cur: unknown = defaults;
+  for (const p of path) {
+    if (isPlainObject(cur)) cur = cur[String(p)];
+    else if (Array.isArray(cur)) cur = cur[0];
+    else return [];
+  }
+  return isPlainObject(cur) ? Object.keys(cur) : [];
+}
+
+function factoriesOf(registry: Registry, section: Section): ReadonlyMap<string, AnyFactory> {
+  return registry[section] as ReadonlyMap<string, AnyFactory>;
+}
+
+const SINGULAR: Record<Section, string> = { receivers: 'receiver', processors: 'processor', exporters: 'exporter' };
+
+/** Validates and resolves; throws ConfigError with every issue. */
+export function resolveConfig(loaded: LoadedConfig, registry: Registry): ResolvedConfig {
+  const issues: ConfigIssue[] = [...loaded.issues];
+  const warnings: string[] = [];
+  const at = (path: YamlPath, message: string) => issues.push({ path: displayPath(path), message, ...locate(loaded.sources, path) });
+  const root = loaded.value;
+  const resolved: ResolvedConfig = {
+    receivers: new Map(),
+    processors: new Map(),
+    exporters: new Map(),
+    pipelines: [],
+    telemetry: telemetrySchema.parse(defaultTelemetry) as TelemetrySettings,
+    warnings,
+  };
+  if (issues.length) throw new ConfigError(issues);
+
+  for (const key of Object.keys(root)) {
+    if (TOP_LEVEL.includes(key)) continue;
+    if (key === 'extensions' || key === 'connectors') at([key], `"${key}" is not supported by tcpotel`);
+    else at([key], `unknown top-level key "${key}"${suggestion(key, TOP_LEVEL)} (known: ${TOP_LEVEL.join(', ')})`);
+  }
+
+  for (const section of SECTIONS) {
+    const raw = root[section];
+    if (raw === undefined || raw === null) continue;
+    if (!isPlainObject(raw)) {
+      at([section], `expected a mapping of ${SINGULAR[section]} ids to their configs`);
+      continue;
+    }
+    const factories = factoriesOf(registry, section);
+    for (const [id, userConfig] of Object.entries(raw)) {
+      const path = [section, id];
+      if (!ID_RE.test(id)) {
+        at(path, `"${id}" is not a valid component id: write type or type/name (e.g. aggregate/flows)`);
+        continue;
+      }
+      const { type } = parseComponentId(id);
+      const factory = factories.get(type);
+      if (!factory) {
+        const known = [...factories.keys()];
+        at(path, `unknown ${SINGULAR[section]} type "${type}"${suggestion(type, known)} (known: ${known.join(', ')})`);
+        continue;
+      }
+      if (userConfig !== null && userConfig !== undefined && !isPlainObject(userConfig)) {
+        at(path, `expected a mapping (the ${SINGULAR[section]}'s settings) or nothing for the defaults`);
+        continue;
+      }
+      const defaults = factory.createDefaultConfig();
+      const merged = userConfig ? deepMerge(defaults as Record<string, unknown>, userConfig) : defaults;
+      const parsed = factory.schema.safeParse(merged);
+      if (!parsed.success) {
+        issues.push(...zodIssues(parsed.error, path, defaults, loaded));
+        continue;
+      }
+      const entry = { id, type, kind: factory.kind, factory, config: parsed.data } as ResolvedComponent<never>;
+      (resolved[section] as Map<string, ResolvedComponent>).set(id, entry);
+    }
+  }
+
+  const service = root.service;
+  if (service === undefined || service === null) {
+    at([], 'no "service" section: add service: pipelines: with at least one pipeline');
+  } else {
+    const s = serviceSchema.safeParse(service);
+    if (!s.success) {
+      issues.push(...zodIssues(s.error, ['service'], { pipelines: {}, telemetry: {} }, loaded));
+    } else {
+      if (s.data.telemetry !== undefined) {
+        const t = telemetrySchema.safeParse(deepMerge(defaultTelemetry, (s.data.telemetry ?? {}) as Record<string, unknown>));
+        if (!t.success) issues.push(...zodIssues(t.error, ['service', 'telemetry'], defaultTelemetry, loaded));
+        else resolved.telemetry = t.data as TelemetrySettings;
+      }
+      const pipelines = s.data.pipelines;
+      if (Object.keys(pipelines).length === 0) at(['service', 'pipelines'], 'no pipelines: define at least one (e.g. metrics: or logs:)');
+      for (const [pid, rawPipeline] of Object.entries(pipelines)) {
+        resolvePipeline(pid, rawPipeline, resolved, registry, root, at, loaded, issues);
+      }
+    }
+  }
+
+  if (issues.length) throw new ConfigError(issues);
+
+  for (const section of SECTIONS) {
+    for (const id of resolved[section].keys()) {
+      const used = resolved.pipelines.some((p) => (p[section] as string[]).includes(id));
+      if (!used) warnings.push(`${SINGULAR[section]} "${id}" is configured but no pipeline uses it`);
+    }
+  }
+  return resolved;
+}
+
+function resolvePipeline(
+  pid: string,
+  raw: unknown,
+  resolved: ResolvedConfig,
+  registry: Registry,
+  root: Record<string, unknown>,
+  at: (path: YamlPath, message: string) => void,
+  loaded: LoadedConfig,
+  issues: ConfigIssue[],
+): void {
+  const base = ['service', 'pipelines', pid];
+  const { type: signalName } = parseComponentId(pid);
+  if (!ID_RE.test(pid)) {
+    at(base, `"${pid}" is not a valid pipeline id: write logs, metrics, or logs/name, metrics/name`);
+    return;
+  }
+  if (!SIGNALS.includes(signalName as Signal)) {
+    const hint = signalName === 'traces' ? ': tcpotel produces metrics and logs, not traces' : suggestion(signalName, SIGNALS);
+    at(base, `unknown pipeline type "${signalName}"${hint} (known: ${SIGNALS.join(', ')})`);
+    return;
+  }
+  const signal = signalName as Signal;
+  if (raw === null || raw === undefined) {
+    at(base, 'the pipeline is empty: it needs receivers: and exporters:');
+    return;
+  }
+  const p = pipelineSchema.safeParse(raw);
+  if (!p.success) {
+    issues.push(...zodIssues(p.error, base, { receivers: [], processors: [], exporters: [] }, loaded));
+    return;
+  }
+  const pipeline: ResolvedPipeline = { id: pid, signal, receivers: p.data.receivers, processors: p.data.processors ?? [], exporters: p.data.exporters };
+  let ok = true;
+  for (const section of SECTIONS) {
+    const list = pipeline[section] as string[];
+    const seen = new Set<string>();
+    list.forEach((ref, i) => {
+      const path = [...base, section, i];
+      if (seen.has(ref)) {
+        at(path, `"${ref}" is listed twice`);
+        ok = false;
+      }
+      seen.add(ref);
+      if (resolved[section].has(ref)) return;
+      ok = false;
+      const configuredRaw = root[section];
+      const configured = isPlainObject(configuredRaw) ? Object.keys(configuredRaw) : [];
+      if (configured.includes(ref)) return; // it is configured but invalid: already reported
+      const { type } = parseComponentId(ref);
+      const exists = factoriesOf(registry, section).has(type);
+      const hint = suggestion(ref, configured);
+      at(path, `references ${SINGULAR[section]} "${ref}" which is not configured${hint}${!hint && exists ? ` (add it under ${section}:)` : ''}`);
+    });
+  }
+  if (!ok) return;
+
+  // Batch types through the processor chain.
+  let current = 'events' as BatchType;
+  for (const [i, ref] of pipeline.processors.entries()) {
+    const f = resolved.processors.get(ref)!.factory;
+    if (!f.accepts.includes(current)) {
+      at([...base, 'processors', i], `processor "${ref}" takes ${f.accepts.join(' or ')}, but gets ${current === 'events' ? 'connection events' : 'metrics'} here${current === 'metrics' ? ' (put it before aggregate)' : ''}`);
+      return;
+    }
+    current = f.output(current);
+  }
+  if (signal === 'metrics' && current !== 'metrics') {
+    at([...base, 'processors'], 'a metrics pipeline needs an aggregate processor: it turns connection events into metrics (add "aggregate" to processors and configure it)');
+    return;
+  }
+  if (signal === 'logs' && current !== 'events') {
+    at([...base, 'processors'], 'a logs pipeline carries connection events: aggregate produces metrics, use it in a metrics pipeline');
+    return;
+  }
+  pipeline.exporters.forEach((ref, i) => {
+    const f = resolved.exporters.get(ref)!.factory;
+    if (!f.signals.includes(signal)) {
+      at([...base, 'exporters', i], `exporter "${ref}" does not export ${signal} (it exports ${f.signals.join(', ')})`);
+      ok = false;
+    }
+  });
+  if (ok) resolved.pipelines.push(pipeline);
+}
+
+/** Loads files and resolves them in one step. */
+export function loadAndResolve(files: string[], registry: Registry, env: NodeJS.ProcessEnv = process.env): ResolvedConfig {
+  return resolveConfig(loadConfigFiles(files, env), registry);
+}

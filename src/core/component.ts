@@ -1,0 +1,86 @@
+/**
+ * The component model, after the OpenTelemetry Collector's: each component type has a
+ * factory with a type name, a complete default config, a schema, and a create function.
+ * Receivers emit batches of connection events; processors are pure RxJS operators over
+ * batches; exporters send them on.
+ */
+import type { Observable, OperatorFunction, SchedulerLike } from 'rxjs';
+import type { z } from 'zod';
+import type { EventBatch } from './events.js';
+import type { Logger } from './logger.js';
+import type { MetricBatch } from './metrics.js';
+import type { ComponentTelemetry } from './telemetry.js';
+
+export type ComponentKind = 'receiver' | 'processor' | 'exporter';
+
+/** Pipeline types, as in the Collector's `service::pipelines` keys. */
+export type Signal = 'logs' | 'metrics';
+
+export type Batch = EventBatch | MetricBatch;
+export type BatchType = Batch['type'];
+
+export interface ComponentContext {
+  /** The component id from the config: "type" or "type/name". */
+  id: string;
+  /** For processors and exporters: the pipeline id ("metrics/flows"). */
+  pipeline?: string;
+  logger: Logger;
+  telemetry: ComponentTelemetry;
+  /** Time source for windows and timers; TestScheduler in marble tests. */
+  scheduler: SchedulerLike;
+}
+
+interface FactoryBase<C> {
+  readonly type: string;
+  readonly kind: ComponentKind;
+  /** One line for `tcpotel components`. */
+  readonly description: string;
+  /** Validates a config: the defaults with the user's YAML merged over them. */
+  readonly schema: z.ZodType<C, unknown>;
+  /** A complete, valid config: YAML only overrides it. */
+  createDefaultConfig(): unknown;
+}
+
+export interface Receiver {
+  /** Hot: subscribe before start(). Completes after shutdown() has drained. */
+  readonly output: Observable<EventBatch>;
+  start(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+export interface ReceiverFactory<C = unknown> extends FactoryBase<C> {
+  readonly kind: 'receiver';
+  create(config: C, ctx: ComponentContext): Receiver;
+}
+
+export interface ProcessorFactory<C = unknown> extends FactoryBase<C> {
+  readonly kind: 'processor';
+  /** Batch types the processor takes. */
+  readonly accepts: readonly BatchType[];
+  /** The batch type it emits for a given input type. */
+  output(input: BatchType): BatchType;
+  /** A pure operator factory: it never subscribes by itself. */
+  create(config: C, ctx: ComponentContext): OperatorFunction<Batch, Batch>;
+}
+
+export interface Exporter {
+  start(): Promise<void>;
+  /** Takes a batch; never throws: failures are counted and logged. */
+  consume(batch: Batch): void;
+  /** Flushes what is queued (within its timeout) and stops. */
+  shutdown(): Promise<void>;
+}
+
+export interface ExporterFactory<C = unknown> extends FactoryBase<C> {
+  readonly kind: 'exporter';
+  readonly signals: readonly Signal[];
+  create(config: C, ctx: ComponentContext & { signal: Signal }): Exporter;
+}
+
+export type AnyFactory = ReceiverFactory | ProcessorFactory | ExporterFactory;
+
+/** "aggregate/flows" -> { type: "aggregate", name: "flows" } */
+export function parseComponentId(id: string): { type: string; name?: string } {
+  const slash = id.indexOf('/');
+  return slash < 0 ? { type: id } : { type: id.slice(0, slash), name: id.slice(slash + 1) };
+}

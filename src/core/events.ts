@@ -1,0 +1,165 @@
+/**
+ * The connection events that flow through a pipeline. Receivers produce them in batches;
+ * processors filter, sample, enrich and aggregate them; exporters turn them into
+ * OpenTelemetry log records (and, after `aggregate`, metrics).
+ */
+
+export type EventKind =
+  | 'open' // connection established (connect or accept)
+  | 'close' // connection closed, with its final counters
+  | 'failed' // connect failed (refused, timed out, reset, unreachable)
+  | 'retransmit' // one retransmitted segment
+  | 'reset' // RST sent or received
+  | 'state' // a state transition (opt-in)
+  | 'existing' // a connection already open when tcpotel started
+  | 'sample'; // live counters of an open connection
+
+export const EVENT_KINDS: readonly EventKind[] = [
+  'open',
+  'close',
+  'failed',
+  'retransmit',
+  'reset',
+  'state',
+  'existing',
+  'sample',
+];
+
+/** Values of `network.connection.state` (OpenTelemetry semantic conventions). */
+export type TcpState =
+  | 'established'
+  | 'syn_sent'
+  | 'syn_received'
+  | 'fin_wait_1'
+  | 'fin_wait_2'
+  | 'time_wait'
+  | 'closed'
+  | 'close_wait'
+  | 'last_ack'
+  | 'listen'
+  | 'closing'
+  | 'new_syn_recv'
+  | 'unknown';
+
+/** Linux's TCP state numbers (include/net/tcp_states.h) to names. */
+export const TCP_STATES: readonly TcpState[] = [
+  'unknown',
+  'established',
+  'syn_sent',
+  'syn_received',
+  'fin_wait_1',
+  'fin_wait_2',
+  'time_wait',
+  'closed',
+  'close_wait',
+  'last_ack',
+  'listen',
+  'closing',
+  'new_syn_recv',
+];
+
+export function tcpStateName(n: number): TcpState {
+  return TCP_STATES[n] ?? 'unknown';
+}
+
+/** Which end of the connection this host is: it connected (client) or accepted (server). */
+export type Direction = 'outbound' | 'inbound' | 'unknown';
+
+/** Reset direction, for `reset` events. */
+export type ResetDirection = 'sent' | 'received';
+
+export interface TcpEvent {
+  kind: EventKind;
+  /** CLOCK_MONOTONIC nanoseconds, as the kernel stamped it. */
+  timeNs: number;
+  /** Stable per-socket id (the kernel socket cookie). */
+  socketId: number;
+  family: 4 | 6;
+  localAddress: string;
+  localPort: number;
+  remoteAddress: string;
+  remotePort: number;
+  direction: Direction;
+  /** Process id (tgid), 0 when unknown. */
+  pid: number;
+  /** Thread id. */
+  tid: number;
+  /** Thread name (comm) of the owner. */
+  comm: string;
+  cgroupId: number;
+  netns: number;
+  /** open: handshake; close/failed: lifetime; state: time spent in oldState; ns. */
+  durationNs: number;
+  /** Bytes sent and acknowledged by the peer. */
+  bytesSent: number;
+  /** Bytes received. */
+  bytesReceived: number;
+  bytesRetransmitted: number;
+  /** SYN_SENT/SYN_RECV -> ESTABLISHED in ns, on open, close and sample events; 0 when unknown. */
+  handshakeNs: number;
+  segmentsIn: number;
+  segmentsOut: number;
+  /** Retransmitted segments over the connection's life so far. */
+  retransmits: number;
+  /** Smoothed RTT in microseconds (0 when unknown). */
+  srttUs: number;
+  oldState: TcpState;
+  newState: TcpState;
+  /** failed: errno from sk_err (111 = ECONNREFUSED, ...); close: sk_err if any. */
+  errno: number;
+  /** reset events: which way the RST went. */
+  reset?: ResetDirection;
+  /** The connection was open before tcpotel started. */
+  preexisting: boolean;
+  /** This end sent / received a RST during the connection's life. */
+  resetSent: boolean;
+  resetReceived: boolean;
+  /** Raw flag bits from the kernel record. */
+  flags: number;
+  /** Attributes added by processors (process enrichment, the attributes processor). */
+  attributes?: Record<string, AttributeValue | undefined>;
+}
+
+export type AttributeValue = string | number | boolean;
+
+/** Socket counts by state, from the periodic iterator or sock_diag. */
+export interface StateCounts {
+  v4: Partial<Record<TcpState, number>>;
+  v6: Partial<Record<TcpState, number>>;
+}
+
+export interface EventBatch {
+  readonly type: 'events';
+  events: TcpEvent[];
+  /** Id of the receiver that produced the batch, e.g. "ebpf". */
+  receiver: string;
+  /** Resource attributes added by the resource processor. */
+  resource?: Record<string, AttributeValue>;
+  /** On sample batches: socket counts by state at sampling time. */
+  stateCounts?: StateCounts;
+}
+
+export function eventBatch(receiver: string, events: TcpEvent[], extra?: Partial<EventBatch>): EventBatch {
+  return { type: 'events', receiver, events, ...extra };
+}
+
+/** errno values seen in sk_err, mapped to `error.type`. */
+const ERRNO_TYPES: Record<number, string> = {
+  0: 'cancelled',
+  104: 'connection_reset',
+  110: 'timed_out',
+  111: 'connection_refused',
+  113: 'host_unreachable',
+  101: 'network_unreachable',
+  32: 'broken_pipe',
+  71: 'protocol_error',
+  103: 'connection_aborted',
+  112: 'host_down',
+  100: 'network_down',
+  13: 'permission_denied',
+  1: 'operation_not_permitted',
+};
+
+export function errorType(errno: number): string {
+  return ERRNO_TYPES[errno] ?? `errno_${errno}`;
+}

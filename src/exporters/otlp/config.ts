@@ -1,0 +1,191 @@
+/**
+ * Settings of the otlp (gRPC) and otlphttp exporters, with the Collector's names, and
+ * the standard OTEL_EXPORTER_OTLP_* environment variables for what the YAML leaves unset.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import type { Signal } from '../../core/component.js';
+import { duration, parseDuration } from '../../config/units.js';
+import { defaultQueue, defaultRetry, queueSchema, retrySchema } from '../shared/sender.js';
+
+const tlsSchema = z.strictObject({
+  /** gRPC: plaintext (no TLS). */
+  insecure: z.boolean(),
+  /** Do not verify the server's certificate. */
+  insecure_skip_verify: z.boolean(),
+  ca_file: z.string(),
+  cert_file: z.string(),
+  key_file: z.string(),
+});
+
+const common = {
+  /** Empty: from OTEL_EXPORTER_OTLP_[SIGNAL_]ENDPOINT, else the default for the transport. */
+  endpoint: z.string(),
+  tls: tlsSchema,
+  headers: z.record(z.string(), z.string()),
+  /** Empty: from OTEL_EXPORTER_OTLP_COMPRESSION, else gzip. */
+  compression: z.enum(['', 'gzip', 'none']),
+  /** Empty: from OTEL_EXPORTER_OTLP_TIMEOUT, else 10s. */
+  timeout: z.union([z.literal(''), duration()]),
+  /** Empty: from OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE, else cumulative. */
+  temporality: z.enum(['', 'cumulative', 'delta']),
+  /** Metric series kept for cumulative export; more fold into an overflow series (counted). */
+  max_series: z.number().int().min(1),
+  /** Cumulative series that nothing updates for this long are no longer exported. */
+  series_expiry: duration(),
+  retry_on_failure: retrySchema,
+  sending_queue: queueSchema,
+};
+
+export const otlpConfigSchema = z.strictObject(common).superRefine((c, ctx) => {
+  if ((c.tls.cert_file === '') !== (c.tls.key_file === '')) {
+    ctx.addIssue({ code: 'custom', path: ['tls'], message: 'tls: cert_file and key_file go together (client certificate)' });
+  }
+});
+
+export const otlpHttpConfigSchema = z
+  .strictObject({
+    ...common,
+    /** Full URLs for one signal; default: endpoint + /v1/metrics or /v1/logs. */
+    metrics_endpoint: z.string(),
+    logs_endpoint: z.string(),
+  })
+  .superRefine((c, ctx) => {
+    for (const key of ['endpoint', 'metrics_endpoint', 'logs_endpoint'] as const) {
+      if (c[key] && !/^https?:\/\//.test(c[key])) {
+        ctx.addIssue({ code: 'custom', path: [key], message: `${key} must be an http:// or https:// URL` });
+      }
+    }
+    if ((c.tls.cert_file === '') !== (c.tls.key_file === '')) {
+      ctx.addIssue({ code: 'custom', path: ['tls'], message: 'tls: cert_file and key_file go together (client certificate)' });
+    }
+  });
+
+export type OtlpConfig = z.output<typeof otlpConfigSchema>;
+export type OtlpHttpConfig = z.output<typeof otlpHttpConfigSchema>;
+
+function commonDefaults() {
+  return {
+    endpoint: '',
+    tls: { insecure: false, insecure_skip_verify: false, ca_file: '', cert_file: '', key_file: '' },
+    headers: {} as Record<string, string>,
+    compression: '',
+    timeout: '',
+    temporality: '',
+    max_series: 50_000,
+    series_expiry: '5m',
+    retry_on_failure: defaultRetry(),
+    sending_queue: defaultQueue(),
+  };
+}
+
+export function defaultOtlpConfig() {
+  return commonDefaults();
+}
+
+export function defaultOtlpHttpConfig() {
+  return { ...commonDefaults(), metrics_endpoint: '', logs_endpoint: '' };
+}
+
+/** What an exporter instance uses, every setting resolved. */
+export interface ResolvedOtlp {
+  transport: 'grpc' | 'http';
+  /** gRPC: http(s)://host:port; HTTP: the full URL for the signal. */
+  url: string;
+  secure: boolean;
+  headers: Record<string, string>;
+  compression: 'gzip' | 'none';
+  timeoutMs: number;
+  temporality: 'cumulative' | 'delta';
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  skipVerify: boolean;
+}
+
+/** "k1=v1,k2=v2" (values URL-encoded), as the OTLP exporter spec defines it. */
+export function parseHeaderList(text: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!text) return out;
+  for (const part of text.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) continue;
+    out[decodeURIComponent(part.slice(0, eq).trim())] = decodeURIComponent(part.slice(eq + 1).trim());
+  }
+  return out;
+}
+
+function envFor(env: NodeJS.ProcessEnv, signal: Signal, name: string): string | undefined {
+  const s = signal.toUpperCase();
+  return env[`OTEL_EXPORTER_OTLP_${s}_${name}`] || env[`OTEL_EXPORTER_OTLP_${name}`] || undefined;
+}
+
+function readPem(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new Error(`cannot read the ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+  }
+}
+
+export function resolveOtlp(
+  transport: 'grpc' | 'http',
+  config: OtlpConfig | OtlpHttpConfig,
+  signal: Signal,
+  env: NodeJS.ProcessEnv = process.env,
+): ResolvedOtlp {
+  const path = signal === 'metrics' ? '/v1/metrics' : '/v1/logs';
+  let url: string;
+  if (transport === 'http') {
+    const c = config as OtlpHttpConfig;
+    const specific = signal === 'metrics' ? c.metrics_endpoint : c.logs_endpoint;
+    const envSpecific = env[`OTEL_EXPORTER_OTLP_${signal.toUpperCase()}_ENDPOINT`];
+    if (specific) url = specific;
+    else if (c.endpoint) url = c.endpoint.replace(/\/+$/, '') + path;
+    else if (envSpecific) url = envSpecific;
+    else if (env.OTEL_EXPORTER_OTLP_ENDPOINT) url = env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '') + path;
+    else url = 'http://localhost:4318' + path;
+  } else {
+    const raw = config.endpoint || envFor(env, signal, 'ENDPOINT') || 'localhost:4317';
+    if (/^https?:\/\//.test(raw)) url = raw.replace(/\/+$/, '');
+    else {
+      // The Collector's convention: host:port without a scheme is TLS unless tls.insecure.
+      const insecureEnv = (env.OTEL_EXPORTER_OTLP_INSECURE ?? '').toLowerCase() === 'true';
+      url = `${config.tls.insecure || insecureEnv ? 'http' : 'https'}://${raw}`;
+    }
+  }
+  const secure = url.startsWith('https://');
+  const headers = { ...parseHeaderList(envFor(env, signal, 'HEADERS')), ...config.headers };
+  const compressionText = config.compression || envFor(env, signal, 'COMPRESSION') || 'gzip';
+  const compression = compressionText === 'none' ? 'none' : 'gzip';
+  let timeoutMs = 10_000;
+  if (config.timeout !== '') timeoutMs = config.timeout as number;
+  else {
+    const t = envFor(env, signal, 'TIMEOUT');
+    if (t && /^\d+$/.test(t)) timeoutMs = Number(t);
+    else if (t) timeoutMs = parseDuration(t) ?? timeoutMs;
+  }
+  const pref = (config.temporality || env.OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE || 'cumulative').toLowerCase();
+  const temporality = pref === 'delta' || pref === 'lowmemory' ? 'delta' : 'cumulative';
+  const caFile = config.tls.ca_file || envFor(env, signal, 'CERTIFICATE');
+  const certFile = config.tls.cert_file || envFor(env, signal, 'CLIENT_CERTIFICATE');
+  const keyFile = config.tls.key_file || envFor(env, signal, 'CLIENT_KEY');
+  return {
+    transport,
+    url,
+    secure,
+    headers,
+    compression,
+    timeoutMs,
+    temporality,
+    ca: caFile ? readPem(caFile, 'CA certificate') : undefined,
+    cert: certFile ? readPem(certFile, 'client certificate') : undefined,
+    key: keyFile ? readPem(keyFile, 'client key') : undefined,
+    skipVerify: config.tls.insecure_skip_verify,
+  };
+}
+
+/** For logs: headers with their values hidden. */
+export function redactHeaders(headers: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.keys(headers).map((k) => [k, '[redacted]']));
+}

@@ -1,0 +1,234 @@
+/**
+ * Turns the aggregate's per-window deltas into OpenTelemetry ResourceMetrics, cumulative
+ * (running totals since start, the default) or delta (what changed since the last export).
+ * The number of series is capped (overflow folded into one otel.metric.overflow series,
+ * counted), and cumulative series nobody updates expire.
+ */
+import { ValueType } from '@opentelemetry/api';
+import { AggregationTemporality, DataPointType, type MetricData, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import type { Attributes, GaugePoint, HrTime, MetricBatch, MetricPoint, SumPoint } from '../../core/metrics.js';
+import { seriesKey } from '../../core/metrics.js';
+import { metricDefinition } from '../../semconv/metrics.js';
+import { buildResource, instrumentationScope, selfScope } from './resource.js';
+
+export type Temporality = 'cumulative' | 'delta';
+
+interface SeriesState {
+  name: string;
+  attributes: Attributes;
+  type: MetricPoint['type'];
+  startTime: HrTime;
+  endTime: HrTime;
+  lastUpdateMs: number;
+  value: number;
+  count: number;
+  sum: number;
+  min: number;
+  max: number;
+  bucketCounts?: number[];
+  bounds?: readonly number[];
+  self: boolean;
+}
+
+export interface AccumulatorOptions {
+  temporality: Temporality;
+  maxSeries: number;
+  /** Cumulative series not updated for this long are forgotten (ms). 0: never. */
+  expiryMs: number;
+  onOverflow?: (n: number) => void;
+}
+
+const OVERFLOW_ATTRS: Attributes = { 'otel.metric.overflow': true };
+
+function hrToMs(t: HrTime): number {
+  return t[0] * 1000 + t[1] / 1e6;
+}
+
+export class MetricsAccumulator {
+  private series = new Map<string, SeriesState>();
+  /** Last cumulative totals of self-telemetry, for delta temporality. */
+  private lastSelf = new Map<string, number>();
+  private readonly startTime: HrTime;
+  private resourceAttrs: Attributes = {};
+  private dirty = false;
+
+  constructor(private readonly opts: AccumulatorOptions, startTime: HrTime) {
+    this.startTime = startTime;
+  }
+
+  get size(): number {
+    return this.series.size;
+  }
+
+  /** Something changed since the last collect(). */
+  get hasUpdates(): boolean {
+    return this.dirty;
+  }
+
+  private slot(p: MetricPoint, at: HrTime, self: boolean): SeriesState {
+    let key = p.seriesKey;
+    let s = this.series.get(key);
+    if (s) return s;
+    let attributes = p.attributes;
+    if (this.series.size >= this.opts.maxSeries) {
+      this.opts.onOverflow?.(1);
+      attributes = OVERFLOW_ATTRS;
+      key = seriesKey(p.name, attributes);
+      s = this.series.get(key);
+      if (s) return s;
+    }
+    s = {
+      name: p.name,
+      attributes,
+      type: p.type,
+      startTime: self ? this.startTime : at,
+      endTime: at,
+      lastUpdateMs: hrToMs(at),
+      value: 0,
+      count: 0,
+      sum: 0,
+      min: Infinity,
+      max: -Infinity,
+      self,
+    };
+    if (p.type === 'histogram') {
+      s.bucketCounts = new Array<number>(p.bucketCounts.length).fill(0);
+      s.bounds = p.bounds;
+    }
+    this.series.set(key, s);
+    return s;
+  }
+
+  /** Adds one window of deltas. */
+  add(batch: MetricBatch): void {
+    if (batch.resource) this.resourceAttrs = { ...this.resourceAttrs, ...batch.resource };
+    const at = batch.endTime;
+    const now = hrToMs(at);
+    for (const p of batch.points) {
+      const s = this.slot(p, batch.startTime, false);
+      s.endTime = at;
+      s.lastUpdateMs = now;
+      this.dirty = true;
+      switch (p.type) {
+        case 'sum':
+          s.value += p.value;
+          break;
+        case 'gauge':
+          s.value = p.value;
+          break;
+        case 'histogram':
+          s.count += p.count;
+          s.sum += p.sum;
+          if (p.min < s.min) s.min = p.min;
+          if (p.max > s.max) s.max = p.max;
+          if (s.bucketCounts && s.bucketCounts.length === p.bucketCounts.length) {
+            for (let i = 0; i < p.bucketCounts.length; i++) s.bucketCounts[i]! += p.bucketCounts[i]!;
+          }
+          break;
+      }
+    }
+  }
+
+  /** Sets tcpotel's own counters (cumulative totals) and gauges, as read now. */
+  setSelf(points: Array<SumPoint | GaugePoint>, at: HrTime): void {
+    for (const p of points) {
+      const s = this.slot(p, at, true);
+      s.endTime = at;
+      s.lastUpdateMs = hrToMs(at);
+      if (p.type === 'sum' && this.opts.temporality === 'delta') {
+        const last = this.lastSelf.get(p.seriesKey) ?? 0;
+        s.value += p.value - last;
+        this.lastSelf.set(p.seriesKey, p.value);
+      } else {
+        s.value = p.value;
+      }
+    }
+  }
+
+  /**
+   * The ResourceMetrics to export now. Delta temporality: what accumulated since the last
+   * collect, then reset. Cumulative: everything, minus series that expired.
+   */
+  collect(now: HrTime, extraResource: Attributes = {}): ResourceMetrics {
+    const delta = this.opts.temporality === 'delta';
+    const byName = new Map<string, { self: boolean; points: SeriesState[] }>();
+    const nowMs = hrToMs(now);
+    for (const [key, s] of this.series) {
+      if (!delta && this.opts.expiryMs > 0 && !s.self && nowMs - s.lastUpdateMs > this.opts.expiryMs) {
+        // An up-down counter that is not back to zero still describes open connections.
+        const def = metricDefinition(s.name);
+        if (!(def?.instrument === 'updowncounter' && s.value !== 0)) {
+          this.series.delete(key);
+          continue;
+        }
+      }
+      let entry = byName.get(s.name);
+      if (!entry) byName.set(s.name, (entry = { self: s.self, points: [] }));
+      entry.points.push(s);
+    }
+    const tcpMetrics: MetricData[] = [];
+    const selfMetrics: MetricData[] = [];
+    for (const [name, { self, points }] of byName) {
+      const data = this.metricData(name, points, delta);
+      if (data) (self ? selfMetrics : tcpMetrics).push(data);
+    }
+    if (delta) {
+      // Start afresh; up-down counters and gauges keep their meaning only as deltas.
+      for (const [key, s] of this.series) {
+        if (s.self && s.type === 'gauge') continue;
+        this.series.delete(key);
+      }
+    }
+    this.dirty = false;
+    const scopeMetrics = [];
+    if (tcpMetrics.length) scopeMetrics.push({ scope: instrumentationScope(), metrics: tcpMetrics });
+    if (selfMetrics.length) scopeMetrics.push({ scope: selfScope(), metrics: selfMetrics });
+    return { resource: buildResource({ ...this.resourceAttrs, ...extraResource }), scopeMetrics };
+  }
+
+  private metricData(name: string, points: SeriesState[], delta: boolean): MetricData | undefined {
+    const def = metricDefinition(name);
+    const descriptor = {
+      name,
+      description: def?.description ?? '',
+      unit: def?.unit ?? '',
+      valueType: points[0]!.type === 'histogram' ? ValueType.DOUBLE : ValueType.INT,
+    };
+    const temporality = delta ? AggregationTemporality.DELTA : AggregationTemporality.CUMULATIVE;
+    const type = points[0]!.type;
+    if (type === 'histogram') {
+      return {
+        descriptor,
+        aggregationTemporality: temporality,
+        dataPointType: DataPointType.HISTOGRAM,
+        dataPoints: points.map((s) => ({
+          startTime: s.startTime,
+          endTime: s.endTime,
+          attributes: s.attributes,
+          value: {
+            buckets: { boundaries: [...(s.bounds ?? [])], counts: [...(s.bucketCounts ?? [])] },
+            count: s.count,
+            sum: s.sum,
+            min: s.count ? s.min : undefined,
+            max: s.count ? s.max : undefined,
+          },
+        })),
+      };
+    }
+    if (type === 'gauge') {
+      return {
+        descriptor,
+        aggregationTemporality: temporality,
+        dataPointType: DataPointType.GAUGE,
+        dataPoints: points.map((s) => ({ startTime: s.startTime, endTime: s.endTime, attributes: s.attributes, value: s.value })),
+      };
+    }
+    return {
+      descriptor,
+      aggregationTemporality: temporality,
+      dataPointType: DataPointType.SUM,
+      isMonotonic: def ? def.instrument === 'counter' : true,
+      dataPoints: points.map((s) => ({ startTime: s.startTime, endTime: s.endTime, attributes: s.attributes, value: s.value })),
+    };
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * Connection events as OpenTelemetry log records: an event name (LogRecord event_name and
+ * the event.name attribute), the kernel timestamp as wall-clock time, a severity, a short
+ * human-readable body, and every attribute of the event.
+ */
+import { SeverityNumber } from '@opentelemetry/api-logs';
+import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import type { Resource } from '@opentelemetry/resources';
+import type { EventBatch, TcpEvent } from '../../core/events.js';
+import { errorType } from '../../core/events.js';
+import { monotonicToHrTime } from '../../core/clock.js';
+import { nowHrTime } from '../../core/metrics.js';
+import { ATTR, EVENT_NAMES, eventAttributes } from '../../semconv/attributes.js';
+import { buildResource, instrumentationScope } from './resource.js';
+
+function endpoint(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+/** One line a person can read: what happened, between whom, and the key numbers. */
+export function describeEvent(ev: TcpEvent): string {
+  const local = endpoint(ev.localAddress, ev.localPort);
+  const remote = endpoint(ev.remoteAddress, ev.remotePort);
+  const arrow = ev.direction === 'inbound' ? '<-' : '->';
+  const who = ev.pid ? ` pid=${ev.pid}${ev.comm ? ` (${ev.comm})` : ''}` : '';
+  const ms = (ns: number) => `${(ns / 1e6).toFixed(3)}ms`;
+  switch (ev.kind) {
+    case 'open':
+    case 'existing':
+      return `${ev.kind === 'existing' ? 'existing' : 'open'} ${local} ${arrow} ${remote}${ev.handshakeNs ? ` handshake=${ms(ev.handshakeNs)}` : ''}${who}`;
+    case 'close':
+    case 'sample':
+      return `${ev.kind} ${local} ${arrow} ${remote} sent=${ev.bytesSent} received=${ev.bytesReceived} retransmits=${ev.retransmits}${ev.srttUs ? ` rtt=${(ev.srttUs / 1000).toFixed(3)}ms` : ''}${ev.durationNs ? ` duration=${ms(ev.durationNs)}` : ''}${who}`;
+    case 'failed':
+      return `failed ${local} -> ${remote}: ${errorType(ev.errno)}${who}`;
+    case 'retransmit':
+      return `retransmit ${local} ${arrow} ${remote} (total ${ev.retransmits})${who}`;
+    case 'reset':
+      return `reset ${ev.reset ?? 'sent'} ${local} ${arrow} ${remote}${who}`;
+    case 'state':
+      return `state ${local} ${arrow} ${remote} ${ev.oldState} -> ${ev.newState} after ${ms(ev.durationNs)}${who}`;
+  }
+}
+
+export function severityOf(ev: TcpEvent): { number: SeverityNumber; text: string } {
+  return ev.kind === 'failed' || ev.kind === 'reset' ? { number: SeverityNumber.WARN, text: 'WARN' } : { number: SeverityNumber.INFO, text: 'INFO' };
+}
+
+export function eventToLogRecord(ev: TcpEvent, resource: Resource, observed = nowHrTime()): ReadableLogRecord {
+  const sev = severityOf(ev);
+  const eventName = EVENT_NAMES[ev.kind];
+  const attributes = eventAttributes(ev);
+  attributes[ATTR.eventName] = eventName;
+  return {
+    hrTime: monotonicToHrTime(ev.timeNs),
+    hrTimeObserved: observed,
+    severityNumber: sev.number,
+    severityText: sev.text,
+    body: describeEvent(ev),
+    eventName,
+    resource,
+    instrumentationScope: instrumentationScope(),
+    attributes,
+    droppedAttributesCount: 0,
+  };
+}
+
+export function batchToLogRecords(batch: EventBatch): ReadableLogRecord[] {
+  const resource = buildResource(batch.resource ?? {});
+  const observed = nowHrTime();
+  return batch.events.map((ev) => eventToLogRecord(ev, resource, observed));
+}

@@ -1,0 +1,339 @@
+/**
+ * Window state of the aggregate processor: connection events in, metric deltas out.
+ *
+ * Per connection (by socket id) it remembers the series it belongs to and the counters
+ * already accounted for, so that live samples and the final close add only what is new,
+ * and `active` goes up once and down once.
+ */
+import type { AttributeValue, EventBatch, StateCounts, TcpEvent } from '../../core/events.js';
+import { errorType } from '../../core/events.js';
+import type { Attributes, HistogramPoint, MetricBatch, MetricPoint, SumPoint, GaugePoint } from '../../core/metrics.js';
+import { hrTimeFromMs, seriesKey } from '../../core/metrics.js';
+import { ATTR, eventAttribute } from '../../semconv/attributes.js';
+import { TCP_METRICS } from '../../semconv/metrics.js';
+import type { AggregateConfig } from './config.js';
+import { keyAttributes } from './config.js';
+
+class Histogram {
+  count = 0;
+  sum = 0;
+  min = Infinity;
+  max = -Infinity;
+  readonly counts: number[];
+  constructor(readonly bounds: readonly number[]) {
+    this.counts = new Array<number>(bounds.length + 1).fill(0);
+  }
+  record(v: number): void {
+    this.count++;
+    this.sum += v;
+    if (v < this.min) this.min = v;
+    if (v > this.max) this.max = v;
+    // Buckets are (bound[i-1], bound[i]], as OpenTelemetry's explicit buckets.
+    const b = this.bounds;
+    let lo = 0;
+    let hi = b.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (v <= b[mid]!) hi = mid;
+      else lo = mid + 1;
+    }
+    this.counts[lo]!++;
+  }
+}
+
+/** One series' accumulation over the current window. */
+class SeriesWindow {
+  opened = 0;
+  closed = 0;
+  active = 0;
+  transmit = 0;
+  receive = 0;
+  retransmits = 0;
+  resetsSent = 0;
+  resetsReceived = 0;
+  failed?: Map<string, number>;
+  rtt?: Histogram;
+  handshake?: Histogram;
+  duration?: Histogram;
+  constructor(readonly attributes: Attributes) {}
+}
+
+interface Connection {
+  series: string;
+  sent: number;
+  received: number;
+  retrans: number;
+  /** Counted in `active`. */
+  open: boolean;
+}
+
+export const OVERFLOW_KEY = '\u0000overflow';
+
+export interface AggregatorHooks {
+  /** An update landed in the overflow series. */
+  overflow(n: number): void;
+  /** A tracked connection was evicted. */
+  evicted(n: number): void;
+}
+
+export class Aggregator {
+  private readonly keys: string[];
+  private readonly fastFiveTuple: boolean;
+  private window = new Map<string, SeriesWindow>();
+  /** Series keys -> attributes, for connections whose series outlive a window. */
+  private readonly seriesAttrs = new Map<string, Attributes>();
+  private readonly connections = new Map<number, Connection>();
+  private stateCounts?: StateCounts;
+  private windowStart: number;
+
+  constructor(
+    private readonly config: AggregateConfig,
+    private readonly hooks: AggregatorHooks,
+    now: number,
+  ) {
+    this.keys = keyAttributes(config.keys);
+    this.fastFiveTuple = this.keys.join(',') === keyAttributes('five_tuple').join(',');
+    this.windowStart = now;
+  }
+
+  /** The series key and attributes of an event under the configured key set. */
+  private keyOf(ev: TcpEvent): string {
+    if (this.fastFiveTuple && !ev.attributes) {
+      const k = `${ev.family}|${ev.localAddress}|${ev.localPort}|${ev.remoteAddress}|${ev.remotePort}`;
+      if (!this.seriesAttrs.has(k)) {
+        this.rememberSeries(k, {
+          [ATTR.networkTransport]: 'tcp',
+          [ATTR.networkType]: ev.family === 6 ? 'ipv6' : 'ipv4',
+          [ATTR.networkLocalAddress]: ev.localAddress,
+          [ATTR.networkLocalPort]: ev.localPort,
+          [ATTR.networkPeerAddress]: ev.remoteAddress,
+          [ATTR.networkPeerPort]: ev.remotePort,
+        });
+      }
+      return k;
+    }
+    const attrs: Attributes = {};
+    let k = '';
+    for (const name of this.keys) {
+      const v: AttributeValue | undefined = eventAttribute(ev, name);
+      k += `${v ?? ''}\u0001`;
+      if (v !== undefined) attrs[name] = v;
+    }
+    if (!this.seriesAttrs.has(k)) this.rememberSeries(k, attrs);
+    return k;
+  }
+
+  private rememberSeries(k: string, attrs: Attributes): void {
+    // Series attributes are needed for as long as a connection refers to them; bound the
+    // map by dropping entries no open connection uses when it grows past its share.
+    if (this.seriesAttrs.size >= this.config.max_connections + this.config.max_series) this.pruneSeries();
+    this.seriesAttrs.set(k, attrs);
+  }
+
+  private pruneSeries(): void {
+    const inUse = new Set<string>();
+    for (const c of this.connections.values()) inUse.add(c.series);
+    for (const k of this.window.keys()) inUse.add(k);
+    for (const k of this.seriesAttrs.keys()) if (!inUse.has(k)) this.seriesAttrs.delete(k);
+  }
+
+  private series(k: string): SeriesWindow {
+    let s = this.window.get(k);
+    if (s) return s;
+    if (this.window.size >= this.config.max_series) {
+      this.hooks.overflow(1);
+      s = this.window.get(OVERFLOW_KEY);
+      if (!s) {
+        s = new SeriesWindow({ 'otel.metric.overflow': true });
+        this.window.set(OVERFLOW_KEY, s);
+      }
+      return s;
+    }
+    s = new SeriesWindow(this.seriesAttrs.get(k) ?? {});
+    this.window.set(k, s);
+    return s;
+  }
+
+  private track(id: number, c: Connection): void {
+    if (this.connections.size >= this.config.max_connections) {
+      // Maps iterate in insertion order: the first is the oldest.
+      const oldest = this.connections.keys().next().value as number;
+      this.connections.delete(oldest);
+      this.hooks.evicted(1);
+    }
+    this.connections.set(id, c);
+  }
+
+  /** Adds the counter growth since last seen to the connection's series. */
+  private progress(c: Connection, ev: TcpEvent, s: SeriesWindow): void {
+    if (ev.bytesSent > c.sent) {
+      s.transmit += ev.bytesSent - c.sent;
+      c.sent = ev.bytesSent;
+    }
+    if (ev.bytesReceived > c.received) {
+      s.receive += ev.bytesReceived - c.received;
+      c.received = ev.bytesReceived;
+    }
+    if (ev.retransmits > c.retrans) {
+      s.retransmits += ev.retransmits - c.retrans;
+      c.retrans = ev.retransmits;
+    }
+  }
+
+  add(batch: EventBatch): void {
+    if (batch.stateCounts) this.stateCounts = batch.stateCounts;
+    const h = this.config.histograms;
+    for (const ev of batch.events) {
+      switch (ev.kind) {
+        case 'open': {
+          const k = this.keyOf(ev);
+          const s = this.series(k);
+          s.opened++;
+          let c = this.connections.get(ev.socketId);
+          if (!c) {
+            c = { series: k, sent: 0, received: 0, retrans: 0, open: false };
+            this.track(ev.socketId, c);
+          }
+          if (!c.open) {
+            c.open = true;
+            s.active++;
+          }
+          this.progress(c, ev, s);
+          if (ev.handshakeNs > 0) (s.handshake ??= new Histogram(h.handshake)).record(ev.handshakeNs / 1e9);
+          break;
+        }
+        case 'existing': {
+          // Open before we started: active now; its bytes so far are not ours to count.
+          const k = this.keyOf(ev);
+          const s = this.series(k);
+          const c = this.connections.get(ev.socketId);
+          if (!c) {
+            this.track(ev.socketId, { series: k, sent: ev.bytesSent, received: ev.bytesReceived, retrans: ev.retransmits, open: true });
+            s.active++;
+          }
+          break;
+        }
+        case 'sample': {
+          const c = this.connections.get(ev.socketId);
+          if (!c) {
+            // Not seen before (evicted, or no snapshot): from now on.
+            const k = this.keyOf(ev);
+            this.track(ev.socketId, { series: k, sent: ev.bytesSent, received: ev.bytesReceived, retrans: ev.retransmits, open: true });
+            this.series(k).active++;
+            break;
+          }
+          const s = this.series(c.series);
+          this.progress(c, ev, s);
+          if (ev.srttUs > 0) (s.rtt ??= new Histogram(h.rtt)).record(ev.srttUs / 1e6);
+          break;
+        }
+        case 'retransmit': {
+          // Counted from the connection's running total, so that a lost event or the
+          // close catches up without counting anything twice.
+          let c = this.connections.get(ev.socketId);
+          if (!c) {
+            c = { series: this.keyOf(ev), sent: 0, received: 0, retrans: 0, open: false };
+            if (ev.preexisting) {
+              c.sent = ev.bytesSent;
+              c.received = ev.bytesReceived;
+              c.retrans = Math.max(0, ev.retransmits - 1);
+            }
+            this.track(ev.socketId, c);
+          }
+          this.progress(c, ev, this.series(c.series));
+          break;
+        }
+        case 'close': {
+          const c = this.connections.get(ev.socketId);
+          const k = c ? c.series : this.keyOf(ev);
+          const s = this.series(k);
+          s.closed++;
+          if (c) {
+            this.progress(c, ev, s);
+            if (c.open) s.active--;
+            this.connections.delete(ev.socketId);
+          } else {
+            // Never seen: its whole life counts now.
+            s.transmit += ev.bytesSent;
+            s.receive += ev.bytesReceived;
+            s.retransmits += ev.retransmits;
+          }
+          if (ev.srttUs > 0) (s.rtt ??= new Histogram(h.rtt)).record(ev.srttUs / 1e6);
+          if (ev.durationNs > 0) (s.duration ??= new Histogram(h.duration)).record(ev.durationNs / 1e9);
+          break;
+        }
+        case 'failed': {
+          const s = this.series(this.keyOf(ev));
+          const reason = errorType(ev.errno);
+          (s.failed ??= new Map()).set(reason, (s.failed.get(reason) ?? 0) + 1);
+          this.connections.delete(ev.socketId);
+          break;
+        }
+        case 'reset': {
+          const s = this.series(this.keyOf(ev));
+          if (ev.reset === 'received') s.resetsReceived++;
+          else s.resetsSent++;
+          break;
+        }
+        case 'state':
+          break;
+      }
+    }
+  }
+
+  /** Ends the window: its metric points, and a fresh window. */
+  flush(now: number): MetricBatch {
+    const points: MetricPoint[] = [];
+    const M = TCP_METRICS;
+    const sum = (name: string, attrs: Attributes, value: number) => {
+      points.push({ type: 'sum', name, attributes: attrs, seriesKey: seriesKey(name, attrs), value } satisfies SumPoint);
+    };
+    const hist = (name: string, attrs: Attributes, hg: Histogram) => {
+      points.push({
+        type: 'histogram',
+        name,
+        attributes: attrs,
+        seriesKey: seriesKey(name, attrs),
+        count: hg.count,
+        sum: hg.sum,
+        min: hg.min,
+        max: hg.max,
+        bucketCounts: hg.counts,
+        bounds: hg.bounds,
+      } satisfies HistogramPoint);
+    };
+    for (const s of this.window.values()) {
+      const a = s.attributes;
+      if (s.opened) sum(M.opened.name, a, s.opened);
+      if (s.closed) sum(M.closed.name, a, s.closed);
+      if (s.active) sum(M.active.name, a, s.active);
+      if (s.failed) for (const [reason, n] of s.failed) sum(M.failed.name, { ...a, [ATTR.errorType]: reason }, n);
+      if (s.transmit) sum(M.io.name, { ...a, [ATTR.networkIoDirection]: 'transmit' }, s.transmit);
+      if (s.receive) sum(M.io.name, { ...a, [ATTR.networkIoDirection]: 'receive' }, s.receive);
+      if (s.retransmits) sum(M.retransmits.name, a, s.retransmits);
+      if (s.resetsSent) sum(M.resets.name, { ...a, [ATTR.resetDirection]: 'sent' }, s.resetsSent);
+      if (s.resetsReceived) sum(M.resets.name, { ...a, [ATTR.resetDirection]: 'received' }, s.resetsReceived);
+      if (s.rtt) hist(M.rtt.name, a, s.rtt);
+      if (s.handshake) hist(M.handshake.name, a, s.handshake);
+      if (s.duration) hist(M.duration.name, a, s.duration);
+    }
+    if (this.stateCounts) {
+      for (const [family, counts] of [['ipv4', this.stateCounts.v4], ['ipv6', this.stateCounts.v6]] as const) {
+        for (const [state, n] of Object.entries(counts)) {
+          const attrs = { [ATTR.networkConnectionState]: state, [ATTR.networkTransport]: 'tcp', [ATTR.networkType]: family };
+          points.push({ type: 'gauge', name: M.connectionCount.name, attributes: attrs, seriesKey: seriesKey(M.connectionCount.name, attrs), value: n ?? 0 } satisfies GaugePoint);
+        }
+      }
+      this.stateCounts = undefined;
+    }
+    const batch: MetricBatch = { type: 'metrics', startTime: hrTimeFromMs(this.windowStart), endTime: hrTimeFromMs(now), points };
+    this.window = new Map();
+    this.windowStart = now;
+    return batch;
+  }
+
+  /** Connections currently tracked (for tests and self-telemetry). */
+  get trackedConnections(): number {
+    return this.connections.size;
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * The native addon's surface (native/tcpotel.cc), typed. Every libbpf failure arrives
+ * as a BpfError carrying the failed operation and errno.
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../../core/paths.js';
+
+export class BpfError extends Error {
+  override readonly name = 'BpfError';
+  /** The libbpf operation that failed, e.g. "load" or "attach btf_inet_sock_set_state". */
+  readonly op: string;
+  readonly errno: number;
+  /** Symbolic errno, e.g. "EPERM". */
+  readonly code: string;
+  /** libbpf's warnings before the failure (the verifier log, when loading failed). */
+  readonly log: string;
+  constructor(props: { message: string; op: string; errno: number; code: string; log?: string }) {
+    super(props.message);
+    this.op = props.op;
+    this.errno = props.errno;
+    this.code = props.code;
+    this.log = props.log ?? '';
+  }
+}
+
+export interface TracerOptions {
+  ringBytes: number;
+  maxSockets: number;
+  /** 0 = both, 4 or 6 */
+  family: number;
+  /** 0 = any */
+  pid: number;
+  ports: number[];
+  stateChanges: boolean;
+  wakeupBytes: number;
+  /** Program name -> load it. Programs not named are not loaded. */
+  programs: Record<string, boolean>;
+}
+
+export interface KernelStats {
+  produced: number[];
+  dropped: number[];
+  untracked: number;
+  filtered: number;
+  ringBytes: number;
+  maxSockets: number;
+}
+
+export interface ProgramInfo {
+  name: string;
+  section: string;
+  id?: number;
+  attached: boolean;
+}
+
+export interface NativeTracer {
+  load(): void;
+  attach(): void;
+  start(onChunk: (records: Buffer) => void, options: { pollMs: number }): void;
+  /** Detaches every program, then resolves once every record has been handed to onChunk. */
+  stop(): Promise<void>;
+  iterate(mode: number): Buffer;
+  stateCounts(): { v4: number[]; v6: number[] };
+  stats(): KernelStats;
+  trackedSockets(): number;
+  programs(): ProgramInfo[];
+  close(): void;
+}
+
+export interface ProbeResult {
+  ok: boolean;
+  op?: string;
+  errno?: number;
+  code?: string;
+  message?: string;
+  log?: string;
+}
+
+export interface NativeLayout {
+  eventSize: number;
+  offsets: Record<string, number>;
+  statsSize: number;
+  kinds: number;
+  maxPorts: number;
+}
+
+export interface NativeAddon {
+  Tracer: new (options: TracerOptions) => NativeTracer;
+  probe(program: string, attach?: boolean, cgroupPath?: string): ProbeResult;
+  tracefs(mountIfMissing: boolean): { ok: boolean; path?: string; mounted?: boolean; errno?: number; code?: string; message?: string };
+  layout(): NativeLayout;
+  setErrorClass(cls: typeof BpfError): void;
+  libbpfVersion(): string;
+  numPossibleCpus(): number;
+}
+
+let addon: NativeAddon | undefined;
+
+export function addonPath(): string {
+  return join(packageRoot(), 'build', 'Release', 'tcpotel.node');
+}
+
+/** Loads the addon once; a clear error when it was not built. */
+export function loadAddon(): NativeAddon {
+  if (addon) return addon;
+  const path = addonPath();
+  if (!existsSync(path)) {
+    throw new Error(`the native addon is not built (${path} is missing): run 'make' in ${packageRoot()}`);
+  }
+  const require = createRequire(import.meta.url);
+  addon = require(path) as NativeAddon;
+  addon.setErrorClass(BpfError);
+  return addon;
+}

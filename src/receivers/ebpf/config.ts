@@ -1,0 +1,48 @@
+import { z } from 'zod';
+import { byteSize, duration, port } from '../../config/units.js';
+
+export const ebpfConfigSchema = z
+  .strictObject({
+    /** Size of the kernel ring buffer: a power of two, at least 4 KiB. */
+    ring_buffer_size: byteSize().refine((n) => n >= 4096 && (n & (n - 1)) === 0, {
+      message: 'ring_buffer_size must be a power of two of at least 4096 bytes (e.g. 4MiB, 16MiB)',
+    }),
+    /** Sockets tracked in the kernel at once (LRU); evictions are counted. */
+    max_sockets: z.number().int().min(1024).max(16_777_216),
+    /** Emit every TCP state transition (like tcpstates). */
+    state_changes: z.boolean(),
+    /** At start, report the connections already open. */
+    snapshot: z.boolean(),
+    /** Read live counters of open connections this often; 0 turns it off. */
+    sample_interval: duration(),
+    /** How long the consumer waits for the kernel before looking anyway. */
+    poll_interval: duration().refine((ms) => ms >= 1 && ms <= 1000, { message: 'poll_interval must be between 1ms and 1s' }),
+    /** Wake the consumer only once this much is waiting (0: on every event). */
+    wakeup_batch: byteSize(),
+    /** Filters applied in the kernel, before anything is copied out. */
+    filter: z.strictObject({
+      ports: z.array(port()).max(16, { message: 'at most 16 ports can be filtered in the kernel' }),
+      family: z.enum(['any', 'ipv4', 'ipv6']),
+      pid: z.number().int().nonnegative(),
+    }),
+  })
+  .superRefine((c, ctx) => {
+    if (c.wakeup_batch >= c.ring_buffer_size / 2) {
+      ctx.addIssue({ code: 'custom', path: ['wakeup_batch'], message: 'wakeup_batch must be less than half of ring_buffer_size' });
+    }
+  });
+
+export type EbpfConfig = z.output<typeof ebpfConfigSchema>;
+
+export function defaultEbpfConfig() {
+  return {
+    ring_buffer_size: '16MiB',
+    max_sockets: 131072,
+    state_changes: false,
+    snapshot: true,
+    sample_interval: '10s',
+    poll_interval: '50ms',
+    wakeup_batch: '64KiB',
+    filter: { ports: [] as number[], family: 'any', pid: 0 },
+  };
+}

@@ -1,0 +1,185 @@
+/**
+ * The eBPF receiver: loads the kernel programs, turns ring-buffer wake-ups into event
+ * batches, reports the connections that already exist, and samples the live counters of
+ * open connections.
+ */
+import { Subject, type Observable } from 'rxjs';
+import type { Receiver, ComponentContext } from '../../core/component.js';
+import { eventBatch, tcpStateName, type EventBatch, type StateCounts, type TcpState } from '../../core/events.js';
+import { calibrateClock } from '../../core/clock.js';
+import { SetupError } from '../../core/errors.js';
+import { BpfError, loadAddon, type NativeTracer } from './bindings.js';
+import { choosePrograms, probeFeatures, type ProgramChoice } from './features.js';
+import { ITER_MODE, KIND_BY_CODE, KIND_COUNT, decodeRecords } from './record.js';
+import type { EbpfConfig } from './config.js';
+
+export class EbpfReceiver implements Receiver {
+  private readonly subject = new Subject<EventBatch>();
+  readonly output: Observable<EventBatch> = this.subject.asObservable();
+  private tracer?: NativeTracer;
+  private sampleTimer?: NodeJS.Timeout;
+  private stopped = false;
+  private received = 0;
+  private unknownRecords = 0;
+  /** Kernel counters read after the final drain. */
+  finalStats?: ReturnType<NativeTracer['stats']>;
+  /** Which twins were chosen, for logs and tests. */
+  choice?: ProgramChoice;
+
+  constructor(
+    private readonly config: EbpfConfig,
+    private readonly ctx: ComponentContext,
+  ) {}
+
+  async start(): Promise<void> {
+    calibrateClock();
+    const report = probeFeatures({ hooks: ['tp_btf', 'raw_tp', 'syscall_tracepoint', 'iter_tcp', 'iter_task_file', 'ringbuf'] });
+    const iterators = this.config.snapshot || this.config.sample_interval > 0;
+    const choice = choosePrograms(report, { iterators });
+    this.choice = choice;
+    for (const w of choice.warnings) this.ctx.logger.warn(w);
+    const { filter } = this.config;
+    const addon = loadAddon();
+    const tracer = new addon.Tracer({
+      ringBytes: this.config.ring_buffer_size,
+      maxSockets: this.config.max_sockets,
+      family: filter.family === 'ipv4' ? 4 : filter.family === 'ipv6' ? 6 : 0,
+      pid: filter.pid,
+      ports: filter.ports,
+      stateChanges: this.config.state_changes,
+      wakeupBytes: this.config.wakeup_batch,
+      programs: choice.programs,
+    });
+    this.tracer = tracer;
+    try {
+      tracer.load();
+      tracer.attach();
+    } catch (err) {
+      tracer.close();
+      this.tracer = undefined;
+      throw explainBpfError(err);
+    }
+    this.registerTelemetry(tracer);
+    this.ctx.logger.info({ plan: choice.plan, programs: tracer.programs().map((p) => p.name) }, 'ebpf receiver attached');
+    tracer.start((records) => this.onRecords(records), { pollMs: this.config.poll_interval });
+
+    if (choice.programs.iter_tcp) {
+      if (this.config.snapshot) this.iterate(ITER_MODE.SNAPSHOT);
+      if (this.config.sample_interval > 0) {
+        this.sampleTimer = setInterval(() => this.iterate(ITER_MODE.SAMPLE), this.config.sample_interval);
+        this.sampleTimer.unref?.();
+      }
+    }
+  }
+
+  /** Runs the iterators now: a snapshot of what exists, or a sample of live counters. */
+  iterate(mode: number): void {
+    if (!this.tracer || this.stopped) return;
+    try {
+      const records = this.tracer.iterate(mode);
+      const { events, unknown } = decodeRecords(records);
+      this.unknownRecords += unknown;
+      let stateCounts: StateCounts | undefined;
+      if (mode === ITER_MODE.SAMPLE) stateCounts = toStateCounts(this.tracer.stateCounts());
+      if (events.length || stateCounts) {
+        this.ctx.telemetry.outgoing(events.length);
+        this.subject.next(eventBatch(this.ctx.id, events, stateCounts ? { stateCounts } : undefined));
+      }
+    } catch (err) {
+      this.ctx.logger.error({ err }, 'iterator run failed');
+    }
+  }
+
+  private onRecords(records: Buffer): void {
+    if (this.stopped && !this.tracer) return;
+    const { events, unknown } = decodeRecords(records);
+    this.received += events.length + unknown;
+    this.unknownRecords += unknown;
+    this.ctx.telemetry.incoming(events.length + unknown);
+    if (unknown) this.ctx.telemetry.dropped(unknown, 'unknown_record');
+    if (!events.length) return;
+    this.ctx.telemetry.outgoing(events.length);
+    this.subject.next(eventBatch(this.ctx.id, events));
+  }
+
+  private registerTelemetry(tracer: NativeTracer): void {
+    const t = this.ctx.telemetry.telemetry;
+    const base = { 'tcpotel.component.id': this.ctx.id };
+    let cached: ReturnType<NativeTracer['stats']> | undefined;
+    let cachedAt = 0;
+    const stats = () => {
+      if (!cached || Date.now() - cachedAt > 100) {
+        cached = tracer.stats();
+        cachedAt = Date.now();
+      }
+      return cached;
+    };
+    for (let k = 1; k < KIND_COUNT; k++) {
+      const kind = KIND_BY_CODE[k]!;
+      t.observedCounter('tcpotel.ebpf.events.produced', { ...base, 'tcp.event.kind': kind }, () => stats().produced[k] ?? 0);
+      t.observedCounter('tcpotel.ebpf.events.dropped', { ...base, 'tcp.event.kind': kind, 'tcpotel.drop.reason': 'ring_buffer_full' }, () => stats().dropped[k] ?? 0);
+    }
+    t.observedCounter('tcpotel.ebpf.sockets.untracked', base, () => stats().untracked);
+    t.observedCounter('tcpotel.ebpf.events.filtered', base, () => stats().filtered);
+  }
+
+  /** Kernel counters, summed over CPUs: what was produced and what the ring could not take. */
+  kernelStats() {
+    return this.tracer?.stats() ?? this.finalStats;
+  }
+
+  /** Records delivered to user space so far. */
+  get recordsReceived(): number {
+    return this.received;
+  }
+
+  programs() {
+    return this.tracer?.programs() ?? [];
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.sampleTimer) clearInterval(this.sampleTimer);
+    const tracer = this.tracer;
+    if (tracer) {
+      // Detach, then drain: what the kernel wrote before we stopped still arrives downstream.
+      await tracer.stop();
+      this.finalStats = tracer.stats();
+      tracer.close();
+      this.tracer = undefined;
+    }
+    this.subject.complete();
+  }
+}
+
+function toStateCounts(raw: { v4: number[]; v6: number[] }): StateCounts {
+  const pick = (arr: number[]) => {
+    const out: Partial<Record<TcpState, number>> = {};
+    arr.forEach((n, i) => {
+      if (n > 0) {
+        // request sockets (NEW_SYN_RECV) are connections in SYN_RECV
+        const name = i === 12 ? 'syn_received' : tcpStateName(i);
+        out[name] = (out[name] ?? 0) + n;
+      }
+    });
+    return out;
+  };
+  return { v4: pick(raw.v4), v6: pick(raw.v6) };
+}
+
+/** Turns libbpf failures into errors that say what to do. */
+export function explainBpfError(err: unknown): Error {
+  if (!(err instanceof BpfError)) return err as Error;
+  if (err.code === 'EPERM' || err.code === 'EACCES') {
+    return new SetupError(
+      `loading the BPF programs was refused (${err.op}: ${err.code})`,
+      'run as root, or with CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN; in a container, allow the bpf() syscall (seccomp) and these capabilities. Run `tcpotel doctor` for details.',
+    );
+  }
+  if (err.op === 'load') {
+    const tail = err.log.split('\n').slice(-12).join('\n');
+    return new SetupError(`the kernel rejected a tcpotel BPF program (${err.message})`, `run \`tcpotel doctor\`; the verifier said:\n${tail}`);
+  }
+  return new SetupError(`${err.op} failed: ${err.message}`, 'run `tcpotel doctor` to see which hooks this kernel supports');
+}

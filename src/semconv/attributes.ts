@@ -1,0 +1,190 @@
+/**
+ * Attribute names, and the attributes of a connection event. OpenTelemetry semantic
+ * conventions come first; `tcp.*` and `tcpotel.*` names cover what they do not define.
+ * Every name here is documented in docs/reference.md (a test keeps the two in agreement).
+ */
+import type { AttributeValue, TcpEvent } from '../core/events.js';
+import { errorType } from '../core/events.js';
+
+export const ATTR = {
+  // OpenTelemetry semantic conventions
+  networkTransport: 'network.transport',
+  networkType: 'network.type',
+  networkLocalAddress: 'network.local.address',
+  networkLocalPort: 'network.local.port',
+  networkPeerAddress: 'network.peer.address',
+  networkPeerPort: 'network.peer.port',
+  clientAddress: 'client.address',
+  clientPort: 'client.port',
+  serverAddress: 'server.address',
+  serverPort: 'server.port',
+  networkConnectionState: 'network.connection.state',
+  networkIoDirection: 'network.io.direction',
+  errorType: 'error.type',
+  processPid: 'process.pid',
+  processExecutableName: 'process.executable.name',
+  processExecutablePath: 'process.executable.path',
+  processCommandLine: 'process.command_line',
+  containerId: 'container.id',
+  eventName: 'event.name',
+  // Proposed TCP conventions
+  handshakeRole: 'network.tcp.handshake.role',
+  // tcpotel's own
+  socketId: 'tcp.socket.id',
+  eventKind: 'tcp.event.kind',
+  oldState: 'tcp.state.previous',
+  resetDirection: 'tcp.reset.direction',
+  preexisting: 'tcp.connection.preexisting',
+  bytesSent: 'tcp.bytes.sent',
+  bytesReceived: 'tcp.bytes.received',
+  bytesRetransmitted: 'tcp.bytes.retransmitted',
+  segmentsIn: 'tcp.segments.in',
+  segmentsOut: 'tcp.segments.out',
+  retransmits: 'tcp.retransmits',
+  rtt: 'tcp.rtt',
+  handshakeDuration: 'tcp.handshake.duration',
+  duration: 'tcp.duration',
+  errno: 'tcp.errno',
+  threadId: 'thread.id',
+  cgroupId: 'tcp.cgroup.id',
+  netns: 'tcp.netns.inode',
+} as const;
+
+/** Log record event names (the LogRecord event_name field and the event.name attribute). */
+export const EVENT_NAMES = {
+  open: 'tcp.connection.open',
+  existing: 'tcp.connection.open',
+  close: 'tcp.connection.close',
+  failed: 'tcp.connection.failed',
+  retransmit: 'tcp.retransmit',
+  reset: 'tcp.reset',
+  state: 'tcp.state_change',
+  sample: 'tcp.connection.sample',
+} as const;
+
+/**
+ * The state a connection is in after the event, as `network.connection.state` values.
+ * (Linux's TCP_NEW_SYN_RECV is reported as syn_received.)
+ */
+export function connectionState(ev: TcpEvent): string {
+  const s = ev.newState === 'new_syn_recv' ? 'syn_received' : ev.newState;
+  return s === 'unknown' ? 'established' : s;
+}
+
+/**
+ * Every attribute of an event, as log records carry them and as `aggregate` keys on
+ * them. Attributes set by processors (ev.attributes) override; `undefined` deletes.
+ */
+export function eventAttributes(ev: TcpEvent): Record<string, AttributeValue> {
+  const a: Record<string, AttributeValue> = {
+    [ATTR.eventKind]: ev.kind,
+    [ATTR.networkTransport]: 'tcp',
+    [ATTR.networkType]: ev.family === 6 ? 'ipv6' : 'ipv4',
+    [ATTR.networkLocalAddress]: ev.localAddress,
+    [ATTR.networkLocalPort]: ev.localPort,
+    [ATTR.networkPeerAddress]: ev.remoteAddress,
+    [ATTR.networkPeerPort]: ev.remotePort,
+    [ATTR.socketId]: ev.socketId,
+  };
+  if (ev.direction !== 'unknown') {
+    const client = ev.direction === 'outbound';
+    a[ATTR.handshakeRole] = client ? 'client' : 'server';
+    a[ATTR.clientAddress] = client ? ev.localAddress : ev.remoteAddress;
+    a[ATTR.clientPort] = client ? ev.localPort : ev.remotePort;
+    a[ATTR.serverAddress] = client ? ev.remoteAddress : ev.localAddress;
+    a[ATTR.serverPort] = client ? ev.remotePort : ev.localPort;
+  }
+  a[ATTR.networkConnectionState] = connectionState(ev);
+  if (ev.pid) {
+    a[ATTR.processPid] = ev.pid;
+    a[ATTR.threadId] = ev.tid;
+  }
+  if (ev.comm) a[ATTR.processExecutableName] = ev.comm;
+  if (ev.cgroupId) a[ATTR.cgroupId] = ev.cgroupId;
+  if (ev.netns) a[ATTR.netns] = ev.netns;
+  if (ev.preexisting) a[ATTR.preexisting] = true;
+
+  switch (ev.kind) {
+    case 'open':
+    case 'existing':
+      if (ev.handshakeNs) a[ATTR.handshakeDuration] = ev.handshakeNs / 1e9;
+      if (ev.srttUs) a[ATTR.rtt] = ev.srttUs / 1e6;
+      break;
+    case 'close':
+    case 'sample':
+      a[ATTR.bytesSent] = ev.bytesSent;
+      a[ATTR.bytesReceived] = ev.bytesReceived;
+      a[ATTR.bytesRetransmitted] = ev.bytesRetransmitted;
+      a[ATTR.segmentsIn] = ev.segmentsIn;
+      a[ATTR.segmentsOut] = ev.segmentsOut;
+      a[ATTR.retransmits] = ev.retransmits;
+      if (ev.srttUs) a[ATTR.rtt] = ev.srttUs / 1e6;
+      if (ev.handshakeNs) a[ATTR.handshakeDuration] = ev.handshakeNs / 1e9;
+      if (ev.durationNs) a[ATTR.duration] = ev.durationNs / 1e9;
+      if (ev.kind === 'close') {
+        a[ATTR.oldState] = ev.oldState;
+        if (ev.resetSent) a[ATTR.resetDirection] = 'sent';
+        else if (ev.resetReceived) a[ATTR.resetDirection] = 'received';
+        if (ev.errno) {
+          a[ATTR.errno] = ev.errno;
+          a[ATTR.errorType] = errorType(ev.errno);
+        }
+      }
+      break;
+    case 'failed':
+      a[ATTR.errorType] = errorType(ev.errno);
+      a[ATTR.errno] = ev.errno;
+      a[ATTR.oldState] = ev.oldState;
+      if (ev.durationNs) a[ATTR.duration] = ev.durationNs / 1e9;
+      break;
+    case 'retransmit':
+      a[ATTR.retransmits] = ev.retransmits;
+      if (ev.srttUs) a[ATTR.rtt] = ev.srttUs / 1e6;
+      break;
+    case 'reset':
+      a[ATTR.resetDirection] = ev.reset ?? 'sent';
+      break;
+    case 'state':
+      a[ATTR.oldState] = ev.oldState;
+      a[ATTR.duration] = ev.durationNs / 1e9;
+      break;
+  }
+  if (ev.attributes) {
+    for (const [k, v] of Object.entries(ev.attributes)) {
+      if (v === undefined) delete a[k];
+      else a[k] = v;
+    }
+  }
+  return a;
+}
+
+/** One attribute of an event, without building them all (used on hot paths). */
+export function eventAttribute(ev: TcpEvent, key: string): AttributeValue | undefined {
+  if (ev.attributes && key in ev.attributes) return ev.attributes[key];
+  switch (key) {
+    case ATTR.networkTransport:
+      return 'tcp';
+    case ATTR.networkType:
+      return ev.family === 6 ? 'ipv6' : 'ipv4';
+    case ATTR.networkLocalAddress:
+      return ev.localAddress;
+    case ATTR.networkLocalPort:
+      return ev.localPort;
+    case ATTR.networkPeerAddress:
+      return ev.remoteAddress;
+    case ATTR.networkPeerPort:
+      return ev.remotePort;
+    case ATTR.processPid:
+      return ev.pid || undefined;
+    case ATTR.processExecutableName:
+      return ev.comm || undefined;
+    case ATTR.eventKind:
+      return ev.kind;
+    case ATTR.networkConnectionState:
+      return connectionState(ev);
+    case ATTR.socketId:
+      return ev.socketId;
+    default:
+      return eventAttributes(ev)[key];
+  }
+}

@@ -1,0 +1,91 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { OFFSETS, RECORD_SIZE, decodeRecords, encodeRecord, formatIPv6, parseIPv6, KIND_COUNT } from '../../../src/receivers/ebpf/record.js';
+import { loadAddon } from '../../../src/receivers/ebpf/bindings.js';
+import type { TcpEvent } from '../../../src/core/events.js';
+
+test('the decoder layout matches the C struct the addon was compiled with', () => {
+  const layout = loadAddon().layout();
+  assert.equal(layout.eventSize, RECORD_SIZE);
+  assert.equal(layout.kinds, KIND_COUNT);
+  assert.deepEqual(layout.offsets, { ...OFFSETS });
+});
+
+function ipv6(text: string): Buffer {
+  const b = Buffer.alloc(16);
+  parseIPv6(text).forEach((g, i) => b.writeUInt16BE(g, i * 2));
+  return b;
+}
+
+test('IPv6 addresses print in RFC 5952 form', () => {
+  for (const [input, expected] of [
+    ['::1', '::1'],
+    ['::', '::'],
+    ['fd77::2', 'fd77::2'],
+    ['2001:db8:0:0:1:0:0:1', '2001:db8::1:0:0:1'],
+    ['2001:db8:0:1:1:1:1:1', '2001:db8:0:1:1:1:1:1'],
+    ['fe80::1:2', 'fe80::1:2'],
+    ['::ffff:127.0.0.1', '::ffff:127.0.0.1'],
+    ['1:0:0:2:0:0:0:3', '1:0:0:2::3'],
+  ]) {
+    assert.equal(formatIPv6(ipv6(input!), 0), expected, input);
+  }
+});
+
+const sample: TcpEvent = {
+  kind: 'close',
+  timeNs: 123456789012345,
+  socketId: 2 ** 52 + 7,
+  family: 6,
+  localAddress: '::1',
+  localPort: 443,
+  remoteAddress: 'fd77::2',
+  remotePort: 50123,
+  direction: 'inbound',
+  pid: 4242,
+  tid: 4243,
+  comm: 'nginx',
+  cgroupId: 9876,
+  netns: 4026531840,
+  durationNs: 5_000_000_000,
+  bytesSent: 2 ** 40 + 3,
+  bytesReceived: 17,
+  bytesRetransmitted: 1448,
+  handshakeNs: 51234,
+  segmentsIn: 10,
+  segmentsOut: 12,
+  retransmits: 1,
+  srttUs: 250,
+  oldState: 'last_ack',
+  newState: 'closed',
+  errno: 0,
+  reset: undefined,
+  preexisting: false,
+  resetSent: false,
+  resetReceived: true,
+  flags: 2 | 16 | 32,
+};
+
+test('records decode exactly what was encoded, u64 values above 2^32 included', () => {
+  const buf = Buffer.alloc(RECORD_SIZE * 2 + 5);
+  encodeRecord(sample, buf, 0);
+  encodeRecord({ ...sample, kind: 'reset', flags: 1 | 8, direction: 'outbound', reset: 'sent', resetSent: true, resetReceived: false, family: 4, localAddress: '10.0.0.1', remoteAddress: '192.168.1.200' }, buf, RECORD_SIZE);
+  const { events, unknown, truncatedBytes } = decodeRecords(buf);
+  assert.equal(unknown, 0);
+  assert.equal(truncatedBytes, 5);
+  assert.deepEqual(events[0], sample);
+  assert.equal(events[1]!.kind, 'reset');
+  assert.equal(events[1]!.reset, 'sent');
+  assert.equal(events[1]!.localAddress, '10.0.0.1');
+  assert.equal(events[1]!.remoteAddress, '192.168.1.200');
+  assert.equal(events[1]!.direction, 'outbound');
+});
+
+test('a record of an unknown kind is counted, not decoded', () => {
+  const buf = Buffer.alloc(RECORD_SIZE);
+  encodeRecord(sample, buf, 0);
+  buf[OFFSETS.kind] = 200;
+  const r = decodeRecords(buf);
+  assert.equal(r.events.length, 0);
+  assert.equal(r.unknown, 1);
+});

@@ -1,0 +1,34 @@
+import { ebpfConfigSchema, defaultEbpfConfig } from '../../src/receivers/ebpf/config.js';
+import { EbpfReceiver } from '../../src/receivers/ebpf/receiver.js';
+import type { TcpEvent, EventBatch } from '../../src/core/events.js';
+import { testContext } from './context.js';
+
+export interface CollectingReceiver {
+  rx: EbpfReceiver;
+  events: TcpEvent[];
+  batches: EventBatch[];
+  /** Events touching one of these ports. */
+  onPorts(...ports: number[]): TcpEvent[];
+  stop(): Promise<void>;
+}
+
+/** Starts the real eBPF receiver and collects every batch it emits. */
+export async function startEbpf(overrides: Record<string, unknown> = {}): Promise<CollectingReceiver> {
+  const defaults = defaultEbpfConfig();
+  const config = ebpfConfigSchema.parse({ ...defaults, ...overrides, filter: { ...defaults.filter, ...(overrides.filter as object) } });
+  const rx = new EbpfReceiver(config, testContext('ebpf', 'receiver'));
+  const events: TcpEvent[] = [];
+  const batches: EventBatch[] = [];
+  rx.output.subscribe((b) => {
+    batches.push(b);
+    for (const e of b.events) events.push(e);
+  });
+  await rx.start();
+  return {
+    rx,
+    events,
+    batches,
+    onPorts: (...ports) => events.filter((e) => ports.includes(e.localPort) || ports.includes(e.remotePort)),
+    stop: () => rx.shutdown(),
+  };
+}
