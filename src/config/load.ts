@@ -60,12 +60,12 @@ function position(src: SourceDoc, node: Node | null | undefined): { line?: numbe
 /** Parses one YAML text (exported for tests). */
 export function parseConfigText(file: string, text: string, env: NodeJS.ProcessEnv = process.env): { source: SourceDoc; issues: ConfigIssue[] } {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   const source: SourceDoc = { file, doc, lines };
   const issues: ConfigIssue[] = [];
   for (const err of doc.errors) {
     const p = err.linePos?.[0];
-    issues.push({ path: '', message: `YAML syntax error: ${err.message.split('\n')[0]}`, file, line: p?.line, column: p?.col });
+    issues.push({ path: '', message: `YAML syntax error: ${err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`, file, line: p?.line, column: p?.col });
   }
   if (issues.length) return { source, issues };
   visit(doc, {

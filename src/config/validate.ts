@@ -181,7 +181,7 @@ export function resolveConfig(loaded: LoadedConfig, registry: Registry): Resolve
       }
       const defaults = factory.createDefaultConfig();
       const merged = userConfig ? deepMerge(defaults as Record<string, unknown>, userConfig) : defaults;
-      const parsed = factory.schema.safeParse(merged);
+      const parsed = factory.schema.safeParse(merged, { reportInput: true });
       if (!parsed.success) {
         issues.push(...zodIssues(parsed.error, path, defaults, loaded));
         continue;
@@ -195,12 +195,12 @@ export function resolveConfig(loaded: LoadedConfig, registry: Registry): Resolve
   if (service === undefined || service === null) {
     at([], 'no "service" section: add service: pipelines: with at least one pipeline');
   } else {
-    const s = serviceSchema.safeParse(service);
+    const s = serviceSchema.safeParse(service, { reportInput: true });
     if (!s.success) {
       issues.push(...zodIssues(s.error, ['service'], { pipelines: {}, telemetry: {} }, loaded));
     } else {
       if (s.data.telemetry !== undefined) {
-        const t = telemetrySchema.safeParse(deepMerge(defaultTelemetry, (s.data.telemetry ?? {}) as Record<string, unknown>));
+        const t = telemetrySchema.safeParse(deepMerge(defaultTelemetry, (s.data.telemetry ?? {}) as Record<string, unknown>), { reportInput: true });
         if (!t.success) issues.push(...zodIssues(t.error, ['service', 'telemetry'], defaultTelemetry, loaded));
         else resolved.telemetry = t.data as TelemetrySettings;
       }
@@ -249,7 +249,7 @@ function resolvePipeline(
     at(base, 'the pipeline is empty: it needs receivers: and exporters:');
     return;
   }
-  const p = pipelineSchema.safeParse(raw);
+  const p = pipelineSchema.safeParse(raw, { reportInput: true });
   if (!p.success) {
     issues.push(...zodIssues(p.error, base, { receivers: [], processors: [], exporters: [] }, loaded));
     return;

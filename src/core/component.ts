@@ -71,10 +71,16 @@ export interface Exporter {
   shutdown(): Promise<void>;
 }
 
+export interface ExporterContext extends ComponentContext {
+  signal: Signal;
+  /** Add tcpotel's own metrics to metrics exports (service::telemetry::metrics). */
+  selfMetrics: boolean;
+}
+
 export interface ExporterFactory<C = unknown> extends FactoryBase<C> {
   readonly kind: 'exporter';
   readonly signals: readonly Signal[];
-  create(config: C, ctx: ComponentContext & { signal: Signal }): Exporter;
+  create(config: C, ctx: ExporterContext): Exporter;
 }
 
 export type AnyFactory = ReceiverFactory | ProcessorFactory | ExporterFactory;

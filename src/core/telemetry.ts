@@ -93,10 +93,11 @@ export const SELF_METRICS = {
 
 export function componentTelemetry(
   telemetry: Telemetry,
-  component: { id: string; kind: 'receiver' | 'processor' | 'exporter'; pipeline?: string },
+  component: { id: string; kind: 'receiver' | 'processor' | 'exporter'; pipeline?: string; signal?: string },
 ): ComponentTelemetry {
   const base: Attributes = { 'tcpotel.component.id': component.id, 'tcpotel.component.kind': component.kind };
   if (component.pipeline) base['tcpotel.pipeline.id'] = component.pipeline;
+  if (component.signal) base['tcpotel.signal'] = component.signal;
   const inc = telemetry.counter(SELF_METRICS.itemsIn, base);
   const out = telemetry.counter(SELF_METRICS.itemsOut, base);
   const drops = new Map<string, { add(n: number): void }>();

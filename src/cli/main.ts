@@ -1,0 +1,183 @@
+/**
+ * The `tcpotel` command line.
+ */
+import { writeFileSync, createWriteStream } from 'node:fs';
+import { Command, Option, CommanderError } from 'commander';
+import { stringify } from 'yaml';
+import { defaultRegistry } from '../components.js';
+import { ConfigError, formatIssue } from '../config/errors.js';
+import { loadAndResolve, type ResolvedConfig } from '../config/validate.js';
+import { UserFacingError } from '../core/errors.js';
+import { createLogger, type Logger } from '../core/logger.js';
+import { Service } from '../pipeline/service.js';
+import { tcpotelVersion } from '../exporters/shared/resource.js';
+import { parseDuration } from '../config/units.js';
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+/** Prints an error a user can act on, without a stack trace, and returns its exit code. */
+export function reportError(err: unknown, stderr: NodeJS.WritableStream = process.stderr): number {
+  if (err instanceof ConfigError) {
+    stderr.write(`tcpotel: invalid configuration (${err.issues.length} ${err.issues.length === 1 ? 'error' : 'errors'}):\n`);
+    for (const i of err.issues) stderr.write(`  ${formatIssue(i)}\n`);
+    return err.exitCode;
+  }
+  if (err instanceof UserFacingError) {
+    const where = (err as { component?: string }).component;
+    stderr.write(`tcpotel: ${where ? `${where}: ` : ''}${err.message}\n`);
+    if (err.hint) stderr.write(`  what to do: ${err.hint.split('\n').join('\n  ')}\n`);
+    return err.exitCode;
+  }
+  const e = err as Error;
+  const where = (err as { component?: string }).component;
+  stderr.write(`tcpotel: ${where ? `${where}: ` : ''}${e?.message ?? String(err)}\n`);
+  if (process.env.TCPOTEL_DEBUG) stderr.write(`${e?.stack ?? ''}\n`);
+  else stderr.write('  (set TCPOTEL_DEBUG=1 for the stack trace)\n');
+  return 1;
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+function resolveConfigs(files: string[] | undefined): ResolvedConfig {
+  if (!files?.length) throw new UserFacingError('no config given', 'pass --config FILE (for example --config pipelines/default.yaml)', 2);
+  return loadAndResolve(files, defaultRegistry());
+}
+
+/** Runs a service until SIGINT or SIGTERM; a second signal forces the exit. */
+export async function runService(resolved: ResolvedConfig, logger: Logger, onStarted?: (s: Service) => void | Promise<void>): Promise<number> {
+  const service = new Service(resolved, { logger });
+  let signals = 0;
+  let resolveStop!: () => void;
+  const stopRequested = new Promise<void>((r) => (resolveStop = r));
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      process.stderr.write(`tcpotel: ${sig} again: exiting now\n`);
+      process.exit(130);
+    }
+    logger.info({ signal: sig }, 'stopping: flushing exporters and detaching (send the signal again to force)');
+    resolveStop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    await service.start();
+    await onStarted?.(service);
+    await stopRequested;
+    await service.shutdown();
+    return 0;
+  } catch (err) {
+    await service.shutdown().catch(() => undefined);
+    throw err;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('tcpotel')
+    .description('Every TCP connection on this host, from eBPF to OpenTelemetry metrics and logs.')
+    .version(tcpotelVersion())
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  program
+    .command('run')
+    .description('run the pipelines of a config until SIGINT or SIGTERM')
+    .option('-c, --config <file>', 'pipeline config (YAML); repeat to merge several, later ones win', collect)
+    .addOption(new Option('--log-level <level>', 'log level (overrides service::telemetry::logs::level)').choices(LOG_LEVELS))
+    .action(async (opts: { config?: string[]; logLevel?: string }) => {
+      const resolved = resolveConfigs(opts.config);
+      const logger = createLogger((opts.logLevel ?? resolved.telemetry.logs.level) as 'info');
+      for (const w of resolved.warnings) logger.warn(w);
+      process.exitCode = await runService(resolved, logger);
+    });
+
+  program
+    .command('validate')
+    .description('check a config and report every error with its file, line and column')
+    .option('-c, --config <file>', 'pipeline config (YAML); repeat to merge several', collect)
+    .action((opts: { config?: string[] }) => {
+      const resolved = resolveConfigs(opts.config);
+      const names = resolved.pipelines.map((p) => `${p.id} (${[...p.receivers, ...p.processors, ...p.exporters].join(' -> ')})`);
+      process.stdout.write(`configuration is valid: ${resolved.pipelines.length} pipeline${resolved.pipelines.length === 1 ? '' : 's'}\n`);
+      for (const n of names) process.stdout.write(`  ${n}\n`);
+      for (const w of resolved.warnings) process.stdout.write(`  warning: ${w}\n`);
+    });
+
+  program
+    .command('components')
+    .description('list every receiver, processor and exporter type with its default config')
+    .option('--json', 'as JSON')
+    .action((opts: { json?: boolean }) => {
+      const reg = defaultRegistry();
+      const sections = { receivers: reg.receivers, processors: reg.processors, exporters: reg.exporters };
+      if (opts.json) {
+        const out: Record<string, unknown> = {};
+        for (const [name, map] of Object.entries(sections)) {
+          out[name] = Object.fromEntries([...map.values()].map((f) => [f.type, { description: f.description, defaults: f.createDefaultConfig(), ...('signals' in f ? { signals: f.signals } : {}) }]));
+        }
+        process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+        return;
+      }
+      for (const [name, map] of Object.entries(sections)) {
+        process.stdout.write(`${name}:\n`);
+        for (const f of map.values()) {
+          const signals = 'signals' in f ? ` [${f.signals.join(', ')}]` : '';
+          process.stdout.write(`  ${f.type}:${signals}\n    # ${f.description}\n`);
+          const yaml = stringify(f.createDefaultConfig(), { indent: 2 }).trimEnd();
+          process.stdout.write(yaml === '{}' ? '    {}\n' : yaml.split('\n').map((l) => '    ' + l).join('\n') + '\n');
+        }
+      }
+    });
+
+  program
+    .command('record')
+    .description('record connection events from the eBPF receiver, for the replay receiver')
+    .requiredOption('-o, --out <file>', 'recording to write (JSON lines)')
+    .option('-d, --duration <duration>', 'how long to record (e.g. 10s)', '10s')
+    .action(async (opts: { out: string; duration: string }) => {
+      const ms = parseDuration(opts.duration);
+      if (ms === undefined) throw new UserFacingError(`--duration: "${opts.duration}" is not a duration`, 'write e.g. 10s or 1m', 2);
+      const { ebpfReceiverFactory } = await import('../receivers/ebpf/factory.js');
+      const { componentTelemetry, Telemetry } = await import('../core/telemetry.js');
+      const { asyncScheduler } = await import('rxjs');
+      const logger = createLogger('warn');
+      const config = ebpfReceiverFactory.schema.parse(ebpfReceiverFactory.createDefaultConfig());
+      const rx = ebpfReceiverFactory.create(config, { id: 'ebpf', logger, telemetry: componentTelemetry(new Telemetry(), { id: 'ebpf', kind: 'receiver' }), scheduler: asyncScheduler });
+      writeFileSync(opts.out, '');
+      const out = createWriteStream(opts.out, { flags: 'a' });
+      const t0 = Date.now();
+      let n = 0;
+      rx.output.subscribe((b) => {
+        n += b.events.length;
+        out.write(JSON.stringify({ at: Date.now() - t0, events: b.events, ...(b.stateCounts ? { stateCounts: b.stateCounts } : {}) }) + '\n');
+      });
+      await rx.start();
+      await new Promise((r) => setTimeout(r, ms));
+      await rx.shutdown();
+      await new Promise((r) => out.end(r));
+      process.stderr.write(`tcpotel: recorded ${n} events to ${opts.out}\n`);
+    });
+
+  return program;
+}
+
+/** Entry point of bin/tcpotel.js. */
+export async function runCli(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    process.exitCode = reportError(err);
+  }
+}

@@ -1,0 +1,42 @@
+/** Every component type tcpotel has, by kind: what configs can name. */
+import type { ExporterFactory, ProcessorFactory, ReceiverFactory } from './core/component.js';
+import type { Registry } from './config/validate.js';
+import { ebpfReceiverFactory } from './receivers/ebpf/factory.js';
+import { replayReceiverFactory } from './receivers/replay/receiver.js';
+import { aggregateProcessorFactory } from './processors/aggregate/factory.js';
+import {
+  attributesProcessorFactory,
+  batchProcessorFactory,
+  filterProcessorFactory,
+  processProcessorFactory,
+  resourceProcessorFactory,
+  sampleProcessorFactory,
+} from './processors/index.js';
+import { otlpExporterFactory, otlpHttpExporterFactory } from './exporters/otlp/factory.js';
+import { prometheusExporterFactory } from './exporters/prometheus/exporter.js';
+import { debugExporterFactory } from './exporters/debug/exporter.js';
+import { fileExporterFactory } from './exporters/file/exporter.js';
+
+function byType<F extends { type: string }>(list: F[]): Map<string, F> {
+  return new Map(list.map((f) => [f.type, f]));
+}
+
+export function defaultRegistry(extra: Partial<{ receivers: ReceiverFactory[] }> = {}): Registry {
+  return {
+    receivers: byType<ReceiverFactory>([ebpfReceiverFactory as ReceiverFactory, replayReceiverFactory as ReceiverFactory, ...(extra.receivers ?? [])]),
+    processors: byType<ProcessorFactory>(
+      [
+        filterProcessorFactory,
+        sampleProcessorFactory,
+        aggregateProcessorFactory,
+        batchProcessorFactory,
+        attributesProcessorFactory,
+        resourceProcessorFactory,
+        processProcessorFactory,
+      ] as ProcessorFactory[],
+    ),
+    exporters: byType<ExporterFactory>(
+      [otlpExporterFactory, otlpHttpExporterFactory, prometheusExporterFactory, debugExporterFactory, fileExporterFactory] as ExporterFactory[],
+    ),
+  };
+}

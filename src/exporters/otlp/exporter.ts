@@ -1,0 +1,144 @@
+/**
+ * The otlp (gRPC) and otlphttp (HTTP/protobuf) exporters, for metrics and logs. The
+ * OpenTelemetry JS exporters do the encoding and the transport; this adds what users of
+ * the Collector expect around them: a bounded queue, retries with back-off on retryable
+ * failures, and counts of everything sent and dropped.
+ */
+import { credentials as grpcCredentials, Metadata } from '@grpc/grpc-js';
+import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import { CompressionAlgorithm } from '@opentelemetry/otlp-exporter-base';
+import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import type { Batch, Exporter, ExporterContext, Signal } from '../../core/component.js';
+import { nowHrTime } from '../../core/metrics.js';
+import { MetricsAccumulator } from '../shared/accumulator.js';
+import { batchToLogRecords } from '../shared/logs.js';
+import { QueuedRetrySender, type QueueSettings, type RetrySettings } from '../shared/sender.js';
+import { SELF_METRICS_DEFS } from '../../semconv/metrics.js';
+import { redactHeaders, type ResolvedOtlp } from './config.js';
+
+/** What an OpenTelemetry JS exporter looks like from here. */
+interface OtelExporter<T> {
+  export(items: T, done: (r: ExportResult) => void): void;
+  shutdown(): Promise<void>;
+}
+
+/** Log records per request at most. */
+const MAX_RECORDS_PER_REQUEST = 4096;
+
+function toPromise<T>(exporter: OtelExporter<T>, items: T): Promise<void> {
+  return new Promise((resolve, reject) => {
+    exporter.export(items, (r) => {
+      if (r.code === ExportResultCode.SUCCESS) resolve();
+      else reject(r.error ?? new Error('export failed'));
+    });
+  });
+}
+
+async function createOtelExporter(r: ResolvedOtlp, signal: Signal): Promise<OtelExporter<unknown>> {
+  const compression = r.compression === 'gzip' ? CompressionAlgorithm.GZIP : CompressionAlgorithm.NONE;
+  if (r.transport === 'grpc') {
+    const metadata = new Metadata();
+    for (const [k, v] of Object.entries(r.headers)) metadata.set(k, v);
+    const credentials = r.secure
+      ? grpcCredentials.createSsl(r.ca ?? null, r.key ?? null, r.cert ?? null, r.skipVerify ? { checkServerIdentity: () => undefined } : undefined)
+      : grpcCredentials.createInsecure();
+    const options = { url: r.url, credentials, metadata, compression, timeoutMillis: r.timeoutMs };
+    if (signal === 'metrics') {
+      const { OTLPMetricExporter } = await import('@opentelemetry/exporter-metrics-otlp-grpc');
+      return new OTLPMetricExporter(options) as OtelExporter<unknown>;
+    }
+    const { OTLPLogExporter } = await import('@opentelemetry/exporter-logs-otlp-grpc');
+    return new OTLPLogExporter(options) as OtelExporter<unknown>;
+  }
+  const httpAgentOptions = r.secure ? { ca: r.ca, cert: r.cert, key: r.key, rejectUnauthorized: !r.skipVerify } : {};
+  const options = { url: r.url, headers: r.headers, compression, timeoutMillis: r.timeoutMs, httpAgentOptions };
+  if (signal === 'metrics') {
+    const { OTLPMetricExporter } = await import('@opentelemetry/exporter-metrics-otlp-proto');
+    return new OTLPMetricExporter(options) as OtelExporter<unknown>;
+  }
+  const { OTLPLogExporter } = await import('@opentelemetry/exporter-logs-otlp-proto');
+  return new OTLPLogExporter(options) as OtelExporter<unknown>;
+}
+
+function pointCount(rm: ResourceMetrics): number {
+  let n = 0;
+  for (const sm of rm.scopeMetrics) for (const m of sm.metrics) n += m.dataPoints.length;
+  return n;
+}
+
+export interface OtlpExporterSettings {
+  resolved: ResolvedOtlp;
+  retry: RetrySettings;
+  queue: QueueSettings;
+  maxSeries: number;
+  seriesExpiryMs: number;
+  /** Add tcpotel's own metrics to every metrics export. */
+  includeSelfMetrics: boolean;
+}
+
+export class OtlpExporter implements Exporter {
+  private otel?: OtelExporter<unknown>;
+  private readonly metrics?: MetricsAccumulator;
+  private readonly sender: QueuedRetrySender<ResourceMetrics | ReadableLogRecord[]>;
+
+  constructor(
+    private readonly settings: OtlpExporterSettings,
+    private readonly ctx: ExporterContext,
+  ) {
+    const r = settings.resolved;
+    const cumulative = ctx.signal === 'metrics' && r.temporality === 'cumulative';
+    if (ctx.signal === 'metrics') {
+      const overflow = ctx.telemetry.telemetry.counter(SELF_METRICS_DEFS.seriesOverflow.name, { 'tcpotel.component.id': ctx.id });
+      this.metrics = new MetricsAccumulator(
+        { temporality: r.temporality, maxSeries: settings.maxSeries, expiryMs: settings.seriesExpiryMs, onOverflow: (n) => overflow.add(n) },
+        nowHrTime(),
+      );
+    }
+    this.sender = new QueuedRetrySender<ResourceMetrics | ReadableLogRecord[]>({
+      id: ctx.id,
+      queue: settings.queue,
+      retry: settings.retry,
+      latestWins: cumulative,
+      count: (item) => (Array.isArray(item) ? item.length : pointCount(item)),
+      send: (item) => toPromise(this.otel!, item),
+      telemetry: ctx.telemetry,
+      logger: ctx.logger,
+    });
+  }
+
+  async start(): Promise<void> {
+    const r = this.settings.resolved;
+    this.otel = await createOtelExporter(r, this.ctx.signal);
+    this.ctx.logger.info(
+      { exporter: this.ctx.id, signal: this.ctx.signal, url: r.url, tls: r.secure, headers: redactHeaders(r.headers), compression: r.compression, temporality: this.ctx.signal === 'metrics' ? r.temporality : undefined },
+      'otlp exporter ready',
+    );
+  }
+
+  consume(batch: Batch): void {
+    if (batch.type === 'metrics') {
+      if (!this.metrics) return;
+      this.metrics.add(batch);
+      if (this.settings.includeSelfMetrics) this.metrics.setSelf(this.ctx.telemetry.telemetry.collect(), batch.endTime);
+      if (this.settings.resolved.temporality === 'delta' && !this.metrics.hasUpdates) return;
+      this.sender.offer(this.metrics.collect(nowHrTime()));
+      return;
+    }
+    if (this.ctx.signal !== 'logs' || batch.events.length === 0) return;
+    const records = batchToLogRecords(batch);
+    // Requests never exceed the queue, so that a big batch is not refused as a whole.
+    const size = Math.min(MAX_RECORDS_PER_REQUEST, this.settings.queue.queue_size);
+    for (let i = 0; i < records.length; i += size) this.sender.offer(records.slice(i, i + size));
+  }
+
+  /** Queued items (for tests and self-telemetry). */
+  get pending(): number {
+    return this.sender.pending;
+  }
+
+  async shutdown(): Promise<void> {
+    await this.sender.shutdown(Math.max(this.settings.resolved.timeoutMs, 1000));
+    await this.otel?.shutdown().catch(() => undefined);
+  }
+}

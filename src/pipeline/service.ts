@@ -1,0 +1,176 @@
+/**
+ * The pipeline graph, built once from a resolved config. Receivers are shared by every
+ * pipeline that names them (one eBPF attach for all); each pipeline has its own processor
+ * instances and fans out to its exporters. Start is downstream-first (exporters, then
+ * the pipelines' processors, then receivers); shutdown is upstream-first: receivers stop
+ * and drain, processors flush as their input completes, exporters flush last.
+ */
+import { asyncScheduler, merge, type SchedulerLike, type Subscription } from 'rxjs';
+import type { Batch, Exporter, ExporterFactory, Receiver, Signal } from '../core/component.js';
+import type { Logger } from '../core/logger.js';
+import { Telemetry, componentTelemetry } from '../core/telemetry.js';
+import type { ResolvedConfig } from '../config/validate.js';
+
+export interface ServiceOptions {
+  logger: Logger;
+  telemetry?: Telemetry;
+  scheduler?: SchedulerLike;
+  /** How long shutdown waits for the pipelines to drain before stopping the exporters. */
+  drainTimeoutMs?: number;
+}
+
+interface RunningPipeline {
+  id: string;
+  signal: Signal;
+  subscription?: Subscription;
+  done: Promise<void>;
+  markDone: () => void;
+}
+
+export class Service {
+  readonly telemetry: Telemetry;
+  readonly receivers = new Map<string, Receiver>();
+  /** Keyed by "<exporter id>|<signal>": an exporter used by logs and metrics pipelines runs twice. */
+  readonly exporters = new Map<string, Exporter>();
+  private readonly pipelines: RunningPipeline[] = [];
+  private readonly logger: Logger;
+  private readonly scheduler: SchedulerLike;
+  private started = false;
+  private stopping?: Promise<void>;
+
+  constructor(
+    private readonly config: ResolvedConfig,
+    private readonly opts: ServiceOptions,
+  ) {
+    this.logger = opts.logger;
+    this.telemetry = opts.telemetry ?? new Telemetry();
+    this.scheduler = opts.scheduler ?? asyncScheduler;
+    this.build();
+  }
+
+  private build(): void {
+    const { config } = this;
+    const ctxFor = (id: string, kind: 'receiver' | 'exporter', signal?: string) => ({
+      id,
+      logger: this.logger.child({ component: id, ...(signal ? { signal } : {}) }),
+      telemetry: componentTelemetry(this.telemetry, { id, kind, signal }),
+      scheduler: this.scheduler,
+    });
+    for (const p of config.pipelines) {
+      for (const rid of p.receivers) {
+        if (this.receivers.has(rid)) continue;
+        const r = config.receivers.get(rid)!;
+        this.receivers.set(rid, r.factory.create(r.config, ctxFor(rid, 'receiver')));
+      }
+      for (const eid of p.exporters) {
+        const key = `${eid}|${p.signal}`;
+        if (this.exporters.has(key)) continue;
+        const e = config.exporters.get(eid)!;
+        const factory = e.factory as ExporterFactory;
+        this.exporters.set(key, factory.create(e.config, { ...ctxFor(eid, 'exporter', p.signal), signal: p.signal, selfMetrics: config.telemetry.metrics.include_in_pipelines }));
+      }
+    }
+  }
+
+  /** Exporters first, then the pipelines, then the receivers. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    for (const [key, exporter] of this.exporters) {
+      try {
+        await exporter.start();
+      } catch (err) {
+        await this.stopExporters();
+        throw annotate(err, `exporter ${key.split('|')[0]}`);
+      }
+    }
+    for (const p of this.config.pipelines) this.wire(p);
+    const started: Receiver[] = [];
+    for (const [id, receiver] of this.receivers) {
+      try {
+        await receiver.start();
+        started.push(receiver);
+      } catch (err) {
+        for (const r of started) await r.shutdown().catch(() => undefined);
+        for (const p of this.pipelines) p.subscription?.unsubscribe();
+        await this.stopExporters();
+        throw annotate(err, `receiver ${id}`);
+      }
+    }
+    this.logger.info({ pipelines: this.config.pipelines.map((p) => p.id), receivers: [...this.receivers.keys()] }, 'tcpotel is running');
+  }
+
+  private wire(p: ResolvedConfig['pipelines'][number]): void {
+    const ctx = (id: string) => ({
+      id,
+      pipeline: p.id,
+      logger: this.logger.child({ component: id, pipeline: p.id }),
+      telemetry: componentTelemetry(this.telemetry, { id, kind: 'processor', pipeline: p.id }),
+      scheduler: this.scheduler,
+    });
+    let stream = merge(...p.receivers.map((rid) => this.receivers.get(rid)!.output)) as import('rxjs').Observable<Batch>;
+    for (const pid of p.processors) {
+      const proc = this.config.processors.get(pid)!;
+      stream = stream.pipe(proc.factory.create(proc.config, ctx(pid)));
+    }
+    const exporters = p.exporters.map((eid) => ({ id: eid, exporter: this.exporters.get(`${eid}|${p.signal}`)! }));
+    let markDone!: () => void;
+    const done = new Promise<void>((r) => (markDone = r));
+    const running: RunningPipeline = { id: p.id, signal: p.signal, done, markDone };
+    running.subscription = stream.subscribe({
+      next: (batch) => {
+        for (const { id, exporter } of exporters) {
+          try {
+            exporter.consume(batch);
+          } catch (err) {
+            this.logger.error({ err, exporter: id, pipeline: p.id }, 'exporter failed to take a batch');
+          }
+        }
+      },
+      error: (err) => {
+        this.logger.error({ err, pipeline: p.id }, 'pipeline failed');
+        markDone();
+      },
+      complete: () => markDone(),
+    });
+    this.pipelines.push(running);
+  }
+
+  /** Receivers first (they drain), then the pipelines complete, then exporters flush. Idempotent. */
+  shutdown(): Promise<void> {
+    this.stopping ??= this.doShutdown();
+    return this.stopping;
+  }
+
+  private async doShutdown(): Promise<void> {
+    this.logger.info('shutting down');
+    await Promise.all(
+      [...this.receivers].map(([id, r]) =>
+        r.shutdown().catch((err) => this.logger.error({ err, receiver: id }, 'receiver shutdown failed')),
+      ),
+    );
+    const drained = Promise.all(this.pipelines.map((p) => p.done));
+    const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), this.opts.drainTimeoutMs ?? 10_000).unref());
+    if ((await Promise.race([drained, timeout])) === 'timeout') {
+      this.logger.warn('pipelines did not drain in time');
+      for (const p of this.pipelines) p.subscription?.unsubscribe();
+    }
+    await this.stopExporters();
+    this.logger.info('stopped');
+  }
+
+  private async stopExporters(): Promise<void> {
+    await Promise.all(
+      [...this.exporters].map(([key, e]) =>
+        e.shutdown().catch((err) => this.logger.error({ err, exporter: key.split('|')[0] }, 'exporter shutdown failed')),
+      ),
+    );
+  }
+}
+
+function annotate(err: unknown, where: string): unknown {
+  if (err instanceof Error && !err.message.startsWith(where)) {
+    (err as Error & { component?: string }).component = where;
+  }
+  return err;
+}

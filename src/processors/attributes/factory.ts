@@ -1,0 +1,14 @@
+import type { ProcessorFactory } from '../../core/component.js';
+import { attributes } from './attributes.js';
+import { attributesConfigSchema, defaultAttributesConfig, type AttributesConfig } from './config.js';
+
+export const attributesProcessorFactory: ProcessorFactory<AttributesConfig> = {
+  type: 'attributes',
+  kind: 'processor',
+  description: 'inserts, updates, upserts, deletes or hashes attributes of events and metric points (as the Collector’s attributes)',
+  schema: attributesConfigSchema,
+  createDefaultConfig: defaultAttributesConfig,
+  accepts: ['events', 'metrics'],
+  output: (input) => input,
+  create: attributes,
+};

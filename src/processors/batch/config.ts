@@ -1,0 +1,28 @@
+import { z } from 'zod';
+import { duration } from '../../config/units.js';
+
+/** The Collector's batch processor settings. */
+export const batchConfigSchema = z
+  .strictObject({
+    /** Send once this many events are buffered (a trigger, not a cap). */
+    send_batch_size: z.number().int().nonnegative(),
+    /** Send what is buffered this long after the first event came in; 0: send at once. */
+    timeout: duration(),
+    /** Split sends to at most this many events; 0: no limit. */
+    send_batch_max_size: z.number().int().nonnegative(),
+  })
+  .superRefine((c, ctx) => {
+    if (c.send_batch_max_size > 0 && c.send_batch_max_size < c.send_batch_size) {
+      ctx.addIssue({ code: 'custom', path: ['send_batch_max_size'], message: 'send_batch_max_size must be >= send_batch_size' });
+    }
+  });
+
+export type BatchConfig = z.output<typeof batchConfigSchema>;
+
+export function defaultBatchConfig() {
+  return {
+    send_batch_size: 8192,
+    timeout: '200ms',
+    send_batch_max_size: 0,
+  };
+}

@@ -1,0 +1,154 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { TestScheduler } from 'rxjs/testing';
+import { Subject, map } from 'rxjs';
+import { aggregateProcessorFactory } from '../../../src/processors/aggregate/factory.js';
+import { eventBatch, type TcpEvent } from '../../../src/core/events.js';
+import type { Batch } from '../../../src/core/component.js';
+import type { MetricBatch, MetricPoint } from '../../../src/core/metrics.js';
+import { makeEvent } from '../../support/events.js';
+import { testContext } from '../../support/context.js';
+
+function config(over: Record<string, unknown> = {}) {
+  return aggregateProcessorFactory.schema.parse({ ...(aggregateProcessorFactory.createDefaultConfig() as object), ...over });
+}
+
+/** Runs events through aggregate (no timer fires: one window, flushed at completion). */
+function run(events: TcpEvent[][], over: Record<string, unknown> = {}) {
+  const ctx = testContext('aggregate', 'processor');
+  const input = new Subject<Batch>();
+  const out: MetricBatch[] = [];
+  input.pipe(aggregateProcessorFactory.create(config({ interval: '1h', ...over }), ctx)).subscribe((b) => out.push(b as MetricBatch));
+  for (const evs of events) input.next(eventBatch('test', evs));
+  input.complete();
+  return { out, ctx };
+}
+
+function value(points: MetricPoint[], name: string, match: Record<string, unknown> = {}): number {
+  const hits = points.filter((p) => p.name === name && Object.entries(match).every(([k, v]) => p.attributes[k] === v));
+  return hits.reduce((a, p) => a + (p.type === 'histogram' ? p.count : p.value), 0);
+}
+
+test('opens, closes, bytes and active connections per five-tuple, exactly', () => {
+  const a = makeEvent({ socketId: 1, localPort: 40001 });
+  const b = makeEvent({ socketId: 2, localPort: 40002 });
+  const { out } = run([
+    [a, b],
+    [{ ...a, kind: 'close', bytesSent: 100, bytesReceived: 2000, durationNs: 5e6, oldState: 'fin_wait_2', newState: 'closed' }],
+  ]);
+  assert.equal(out.length, 1);
+  const p = out[0]!.points;
+  const tupleA = { 'network.local.port': 40001, 'network.peer.port': 8080, 'network.peer.address': '127.0.0.1', 'network.type': 'ipv4', 'network.transport': 'tcp' };
+  assert.equal(value(p, 'tcp.connections.opened', tupleA), 1);
+  assert.equal(value(p, 'tcp.connections.opened'), 2);
+  assert.equal(value(p, 'tcp.connections.closed', tupleA), 1);
+  assert.equal(value(p, 'tcp.connections.active', tupleA), 0, 'opened and closed in the window: no net change');
+  assert.equal(value(p, 'tcp.connections.active', { 'network.local.port': 40002 }), 1);
+  assert.equal(value(p, 'tcp.io', { ...tupleA, 'network.io.direction': 'transmit' }), 100);
+  assert.equal(value(p, 'tcp.io', { ...tupleA, 'network.io.direction': 'receive' }), 2000);
+  assert.equal(value(p, 'tcp.handshake.duration'), 2, 'two handshakes recorded');
+  assert.equal(value(p, 'tcp.connection.duration'), 1);
+  const h = p.find((x) => x.name === 'tcp.connection.duration')!;
+  assert.equal(h.type, 'histogram');
+  if (h.type === 'histogram') {
+    assert.equal(h.sum, 0.005);
+    assert.equal(h.bucketCounts.reduce((x, y) => x + y, 0), 1);
+  }
+});
+
+test('live samples count only the growth; the close adds the rest; pre-existing bytes are not counted', () => {
+  const existing = makeEvent({ kind: 'existing', socketId: 7, preexisting: true, bytesSent: 5000, bytesReceived: 300 });
+  const { out } = run([
+    [existing],
+    [{ ...existing, kind: 'sample', bytesSent: 5600, bytesReceived: 320, srttUs: 100 }],
+    [{ ...existing, kind: 'sample', bytesSent: 5600, bytesReceived: 320 }],
+    [{ ...existing, kind: 'close', bytesSent: 6000, bytesReceived: 400, retransmits: 3 }],
+  ], { keys: 'none' });
+  const p = out[0]!.points;
+  assert.equal(value(p, 'tcp.io', { 'network.io.direction': 'transmit' }), 1000);
+  assert.equal(value(p, 'tcp.io', { 'network.io.direction': 'receive' }), 100);
+  assert.equal(value(p, 'tcp.retransmits'), 3);
+  assert.equal(value(p, 'tcp.connections.opened'), 0, 'existing is not a new connection');
+  assert.equal(value(p, 'tcp.connections.closed'), 1);
+  assert.equal(value(p, 'tcp.connections.active'), 0, '+1 at the snapshot, -1 at close');
+  assert.equal(value(p, 'tcp.rtt'), 3, 'each sample and the close');
+});
+
+test('retransmits count from the running total: lost events and the close never count twice', () => {
+  const open = makeEvent({ socketId: 9 });
+  const { out } = run([[open, { ...open, kind: 'retransmit', retransmits: 1 }, { ...open, kind: 'retransmit', retransmits: 4 }, { ...open, kind: 'close', retransmits: 6, bytesSent: 10 }]], { keys: 'none' });
+  assert.equal(value(out[0]!.points, 'tcp.retransmits'), 6);
+});
+
+test('failed connects by error.type; resets by direction', () => {
+  const { out } = run([[
+    makeEvent({ kind: 'failed', errno: 111 }),
+    makeEvent({ kind: 'failed', errno: 111 }),
+    makeEvent({ kind: 'failed', errno: 110 }),
+    makeEvent({ kind: 'reset', reset: 'sent' }),
+    makeEvent({ kind: 'reset', reset: 'received' }),
+    makeEvent({ kind: 'reset', reset: 'received' }),
+  ]], { keys: 'none' });
+  const p = out[0]!.points;
+  assert.equal(value(p, 'tcp.connections.failed', { 'error.type': 'connection_refused' }), 2);
+  assert.equal(value(p, 'tcp.connections.failed', { 'error.type': 'timed_out' }), 1);
+  assert.equal(value(p, 'tcp.resets', { 'tcp.reset.direction': 'sent' }), 1);
+  assert.equal(value(p, 'tcp.resets', { 'tcp.reset.direction': 'received' }), 2);
+});
+
+test('key presets and attribute lists decide the series', () => {
+  const evs = [makeEvent({ localPort: 1, remotePort: 443, remoteAddress: '10.0.0.1' }), makeEvent({ localPort: 2, remotePort: 443, remoteAddress: '10.0.0.1' }), makeEvent({ localPort: 3, remotePort: 80, remoteAddress: '10.0.0.2' })];
+  const series = (keys: unknown) => new Set(run([evs], { keys }).out[0]!.points.filter((p) => p.name === 'tcp.connections.opened').map((p) => JSON.stringify(p.attributes)));
+  assert.equal(series('five_tuple').size, 3);
+  assert.equal(series('remote').size, 2);
+  assert.equal(series('none').size, 1);
+  assert.deepEqual([...series(['network.peer.port'])].sort(), ['{"network.peer.port":443}', '{"network.peer.port":80}']);
+  assert.deepEqual([...series('server')].sort(), [
+    '{"server.address":"10.0.0.1","server.port":443,"network.tcp.handshake.role":"client"}',
+    '{"server.address":"10.0.0.2","server.port":80,"network.tcp.handshake.role":"client"}',
+  ]);
+});
+
+test('the series cap folds the rest into one otel.metric.overflow series, and counts it', () => {
+  const evs = [1, 2, 3, 4, 5].map((port) => makeEvent({ localPort: port }));
+  const { out, ctx } = run([evs], { max_series: 2 });
+  const opened = out[0]!.points.filter((p) => p.name === 'tcp.connections.opened');
+  assert.equal(opened.length, 3);
+  const overflow = opened.find((p) => p.attributes['otel.metric.overflow'] === true)!;
+  assert.equal(overflow.type === 'sum' && overflow.value, 3);
+  assert.equal(ctx.telemetry.telemetry.total('tcpotel.aggregate.series.overflow'), 3, 'three events folded');
+});
+
+test('tracked connections are capped; evictions are counted', () => {
+  const evs = [1, 2, 3].map((id) => makeEvent({ socketId: id }));
+  const { ctx } = run([evs], { max_connections: 2 });
+  assert.equal(ctx.telemetry.telemetry.total('tcpotel.aggregate.connections.evicted'), 1);
+});
+
+test('socket counts by state become system.network.connection.count', () => {
+  const ctx = testContext('aggregate');
+  const input = new Subject<Batch>();
+  const out: MetricBatch[] = [];
+  input.pipe(aggregateProcessorFactory.create(config({ interval: '1h' }), ctx)).subscribe((b) => out.push(b as MetricBatch));
+  input.next(eventBatch('t', [], { stateCounts: { v4: { established: 3, listen: 2 }, v6: { time_wait: 1 } } }));
+  input.complete();
+  const g = out[0]!.points.filter((p) => p.name === 'system.network.connection.count');
+  assert.deepEqual(
+    g.map((p) => [p.attributes['network.type'], p.attributes['network.connection.state'], p.type === 'gauge' && p.value]).sort(),
+    [['ipv4', 'established', 3], ['ipv4', 'listen', 2], ['ipv6', 'time_wait', 1]],
+  );
+});
+
+test('windows (marble): one metric batch per interval, the partial last one at completion', () => {
+  const scheduler = new TestScheduler((a, b) => assert.deepEqual(a, b));
+  scheduler.run(({ cold, expectObservable }) => {
+    const e1 = eventBatch('t', [makeEvent({ socketId: 1 })]);
+    const e2 = eventBatch('t', [makeEvent({ socketId: 2 }), makeEvent({ socketId: 3 })]);
+    const ctx = testContext('aggregate', 'processor', { scheduler });
+    const source = cold<Batch>('a 5ms b 8ms |', { a: e1, b: e2 });
+    const opened = (b: Batch) => (b.type === 'metrics' ? value(b.points, 'tcp.connections.opened') : -1);
+    const result = source.pipe(aggregateProcessorFactory.create(config({ interval: '10ms', keys: 'none' }), ctx));
+    // a at 0, b at 6, window ends at 10 (a+b: 3 opens), input completes at 15: empty last window.
+    expectObservable(result.pipe(map(opened))).toBe('10ms x 4ms (y|)', { x: 3, y: 0 });
+  });
+});
