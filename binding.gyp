@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "tcpotel",
-      "sources": ["native/tcpotel.cc"],
+      "sources": ["native/tcpotel.cc", "native/sockdiag.cc"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "bpf/.output",

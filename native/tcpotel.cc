@@ -27,6 +27,8 @@
 #include "tcpotel.skel.h"
 #include "probe.skel.h"
 
+Napi::Object InitSockdiag(Napi::Env env, Napi::Object exports);  // native/sockdiag.cc
+
 namespace {
 
 // ---------- libbpf messages and errors ----------
@@ -663,7 +665,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass));
   exports.Set("libbpfVersion", Napi::Function::New(env, LibbpfVersion));
   exports.Set("numPossibleCpus", Napi::Function::New(env, NumPossibleCpus));
-  return exports;
+  return InitSockdiag(env, exports);
 }
 
 }  // namespace
