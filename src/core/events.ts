@@ -26,24 +26,10 @@ export const EVENT_KINDS: readonly EventKind[] = [
 ];
 
 /** Values of `network.connection.state` (OpenTelemetry semantic conventions). */
-export type TcpState =
-  | 'established'
-  | 'syn_sent'
-  | 'syn_received'
-  | 'fin_wait_1'
-  | 'fin_wait_2'
-  | 'time_wait'
-  | 'closed'
-  | 'close_wait'
-  | 'last_ack'
-  | 'listen'
-  | 'closing'
-  | 'new_syn_recv'
-  | 'unknown';
+export type TcpState = ConnectionState | 'new_syn_recv' | 'unknown';
 
-/** Linux's TCP state numbers (include/net/tcp_states.h) to names. */
-export const TCP_STATES: readonly TcpState[] = [
-  'unknown',
+/** `network.connection.state` values, in Linux's order (TCP_ESTABLISHED = 1 ... TCP_CLOSING = 11). */
+export const CONNECTION_STATES = [
   'established',
   'syn_sent',
   'syn_received',
@@ -55,8 +41,11 @@ export const TCP_STATES: readonly TcpState[] = [
   'last_ack',
   'listen',
   'closing',
-  'new_syn_recv',
-];
+] as const;
+export type ConnectionState = (typeof CONNECTION_STATES)[number];
+
+/** Linux's TCP state numbers (include/net/tcp_states.h) to names. */
+export const TCP_STATES: readonly TcpState[] = ['unknown', ...CONNECTION_STATES, 'new_syn_recv'];
 
 export function tcpStateName(n: number): TcpState {
   return TCP_STATES[n] ?? 'unknown';

@@ -26,6 +26,8 @@ export const ATTR = {
   processExecutablePath: 'process.executable.path',
   processCommandLine: 'process.command_line',
   containerId: 'container.id',
+  processOwner: 'process.owner',
+  k8sPodUid: 'k8s.pod.uid',
   eventName: 'event.name',
   // Proposed TCP conventions
   handshakeRole: 'network.tcp.handshake.role',
@@ -48,6 +50,34 @@ export const ATTR = {
   threadId: 'thread.id',
   cgroupId: 'tcp.cgroup.id',
   netns: 'tcp.netns.inode',
+  // On metrics
+  overflow: 'otel.metric.overflow',
+} as const;
+
+/** Resource attributes (the resource processor's detectors, and what every export carries). */
+export const RESOURCE_ATTR = {
+  serviceName: 'service.name',
+  serviceVersion: 'service.version',
+  sdkName: 'telemetry.sdk.name',
+  sdkLanguage: 'telemetry.sdk.language',
+  hostName: 'host.name',
+  hostArch: 'host.arch',
+  osType: 'os.type',
+  osDescription: 'os.description',
+  osName: 'os.name',
+  osVersion: 'os.version',
+  processPid: 'process.pid',
+  runtimeName: 'process.runtime.name',
+  runtimeVersion: 'process.runtime.version',
+} as const;
+
+/** Attributes of tcpotel's own metrics. */
+export const SELF_ATTR = {
+  componentId: 'tcpotel.component.id',
+  componentKind: 'tcpotel.component.kind',
+  pipelineId: 'tcpotel.pipeline.id',
+  signal: 'tcpotel.signal',
+  dropReason: 'tcpotel.drop.reason',
 } as const;
 
 /** Log record event names (the LogRecord event_name field and the event.name attribute). */

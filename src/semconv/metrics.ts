@@ -41,15 +41,16 @@ export const TCP_METRICS = {
 
 /** tcpotel's own metrics: what each component took in, passed on and dropped. */
 export const SELF_METRICS_DEFS = {
-  itemsIn: def('tcpotel.component.items.in', 'counter', '{item}', 'Items (events, metric points, log records) a component took in.', ['tcpotel.component.id', 'tcpotel.component.kind', 'tcpotel.pipeline.id']),
-  itemsOut: def('tcpotel.component.items.out', 'counter', '{item}', 'Items a component passed on (receivers and processors) or sent (exporters).', ['tcpotel.component.id', 'tcpotel.component.kind', 'tcpotel.pipeline.id']),
-  itemsDropped: def('tcpotel.component.items.dropped', 'counter', '{item}', 'Items a component dropped, by reason.', ['tcpotel.component.id', 'tcpotel.component.kind', 'tcpotel.pipeline.id', 'tcpotel.drop.reason']),
+  itemsIn: def('tcpotel.component.items.in', 'counter', '{item}', 'Items (events, metric points, log records) a component took in.', ['tcpotel.component.id', 'tcpotel.component.kind', 'tcpotel.pipeline.id', 'tcpotel.signal']),
+  itemsOut: def('tcpotel.component.items.out', 'counter', '{item}', 'Items a component passed on (receivers and processors) or sent (exporters).', ['tcpotel.component.id', 'tcpotel.component.kind', 'tcpotel.pipeline.id', 'tcpotel.signal']),
+  itemsDropped: def('tcpotel.component.items.dropped', 'counter', '{item}', 'Items a component dropped, by reason.', ['tcpotel.component.id', 'tcpotel.component.kind', 'tcpotel.pipeline.id', 'tcpotel.signal', 'tcpotel.drop.reason']),
   ebpfProduced: def('tcpotel.ebpf.events.produced', 'counter', '{event}', 'Events the kernel programs produced, by kind.', ['tcpotel.component.id', 'tcp.event.kind']),
   ebpfDropped: def('tcpotel.ebpf.events.dropped', 'counter', '{event}', 'Events the kernel could not put in the ring buffer (full), by kind.', ['tcpotel.component.id', 'tcp.event.kind', 'tcpotel.drop.reason']),
   ebpfUntracked: def('tcpotel.ebpf.sockets.untracked', 'counter', '{event}', 'Events for sockets without per-socket state in the kernel (evicted from the LRU map, or opened before start): their process may be unknown.', ['tcpotel.component.id']),
   ebpfFiltered: def('tcpotel.ebpf.events.filtered', 'counter', '{event}', 'Events suppressed in the kernel by the receiver filter.', ['tcpotel.component.id']),
   seriesOverflow: def('tcpotel.aggregate.series.overflow', 'counter', '{update}', 'Updates folded into the otel.metric.overflow series because the series cap was reached.', ['tcpotel.component.id', 'tcpotel.pipeline.id']),
   connectionsEvicted: def('tcpotel.aggregate.connections.evicted', 'counter', '{connection}', 'Tracked connections evicted because max_connections was reached; their later bytes count as new.', ['tcpotel.component.id', 'tcpotel.pipeline.id']),
+  processCacheEvicted: def('tcpotel.process.cache.evicted', 'counter', '{process}', 'Entries evicted from the process processor’s cache because cache_size was reached.', ['tcpotel.component.id', 'tcpotel.pipeline.id']),
   exporterQueueSize: def('tcpotel.exporter.queue.size', 'gauge', '{batch}', 'Batches waiting in an exporter’s sending queue.', ['tcpotel.component.id']),
   exporterQueueCapacity: def('tcpotel.exporter.queue.capacity', 'gauge', '{item}', 'Capacity of an exporter’s sending queue, in items.', ['tcpotel.component.id']),
 } as const;

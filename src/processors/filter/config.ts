@@ -1,23 +1,9 @@
 import { z } from 'zod';
-import { EVENT_KINDS, type Direction, type EventKind } from '../../core/events.js';
+import { CONNECTION_STATES, EVENT_KINDS, type ConnectionState, type Direction, type EventKind } from '../../core/events.js';
+
+export { CONNECTION_STATES, type ConnectionState };
 import { parseCidr } from './cidr.js';
 import { parsePortSpec } from './ports.js';
-
-/** `network.connection.state` values a `states` matcher accepts. */
-export const CONNECTION_STATES = [
-  'established',
-  'syn_sent',
-  'syn_received',
-  'fin_wait_1',
-  'fin_wait_2',
-  'time_wait',
-  'closed',
-  'close_wait',
-  'last_ack',
-  'listen',
-  'closing',
-] as const;
-export type ConnectionState = (typeof CONNECTION_STATES)[number];
 
 export type PortSpec = number | string;
 

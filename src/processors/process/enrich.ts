@@ -1,4 +1,5 @@
 import { filter, map, type OperatorFunction } from 'rxjs';
+import { SELF_METRICS_DEFS } from '../../semconv/metrics.js';
 import type { Batch, ComponentContext } from '../../core/component.js';
 import type { AttributeValue, TcpEvent } from '../../core/events.js';
 import { copyEvent } from '../shared/copy-event.js';
@@ -6,8 +7,8 @@ import { TtlCache } from './cache.js';
 import type { ProcessConfig } from './config.js';
 import { readProcessInfo, UserNames } from './procfs.js';
 
-/** Counter of cache entries evicted before their TTL (not yet in SELF_METRICS_DEFS). */
-export const PROCESS_CACHE_EVICTED = 'tcpotel.process.cache.evicted';
+/** Counter of cache entries evicted before their TTL. */
+export const PROCESS_CACHE_EVICTED = SELF_METRICS_DEFS.processCacheEvicted.name;
 
 type Info = Record<string, AttributeValue> | null;
 

@@ -4,9 +4,9 @@ import type { AttributeValue } from '../../core/events.js';
 import { ATTR } from '../../semconv/attributes.js';
 import { parseCgroup } from './cgroup.js';
 
-/** Not (yet) in src/semconv/attributes.ts. */
-export const PROCESS_OWNER = 'process.owner';
-export const K8S_POD_UID = 'k8s.pod.uid';
+/** Attribute names the process processor adds besides ATTR.processExecutable*. */
+export const PROCESS_OWNER = ATTR.processOwner;
+export const K8S_POD_UID = ATTR.k8sPodUid;
 
 /** user names by uid from /etc/passwd, re-read (at most every `reloadMs`) when a uid is missing. */
 export class UserNames {

@@ -3,7 +3,7 @@
  * The layout test compares these offsets with what the C compiler produced.
  */
 import type { Direction, EventKind, TcpEvent } from '../../core/events.js';
-import { tcpStateName } from '../../core/events.js';
+import { EVENT_KINDS, TCP_STATES, tcpStateName } from '../../core/events.js';
 
 export const RECORD_SIZE = 152;
 
@@ -36,19 +36,9 @@ export const OFFSETS = {
   comm: 136,
 } as const;
 
-/** enum tcpotel_kind: index = kernel value. */
-export const KIND_BY_CODE: readonly (EventKind | undefined)[] = [
-  undefined,
-  'open',
-  'close',
-  'failed',
-  'retransmit',
-  'reset',
-  'state',
-  'existing',
-  'sample',
-];
-export const KIND_COUNT = 9;
+/** enum tcpotel_kind: index = kernel value (EVENT_KINDS is in the kernel's order, from 1). */
+export const KIND_BY_CODE: readonly (EventKind | undefined)[] = [undefined, ...EVENT_KINDS];
+export const KIND_COUNT = KIND_BY_CODE.length;
 
 export const FLAG = {
   ACTIVE: 1 << 0,
@@ -239,10 +229,8 @@ export function encodeRecord(ev: TcpEvent, buf: Buffer, off: number): void {
   buf.write(ev.comm.slice(0, 15), off + OFFSETS.comm, 'latin1');
 }
 
-function stateNumber(s: string): number {
-  const names = ['unknown', 'established', 'syn_sent', 'syn_received', 'fin_wait_1', 'fin_wait_2', 'time_wait', 'closed', 'close_wait', 'last_ack', 'listen', 'closing', 'new_syn_recv'];
-  const i = names.indexOf(s);
-  return i < 0 ? 0 : i;
+function stateNumber(s: TcpEvent['oldState']): number {
+  return Math.max(0, TCP_STATES.indexOf(s));
 }
 
 function writeAddress(family: 4 | 6, text: string, buf: Buffer, off: number): void {
