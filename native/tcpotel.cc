@@ -14,7 +14,11 @@
 #include <fcntl.h>
 #include <mutex>
 #include <string>
+#include <grp.h>
+#include <linux/capability.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
@@ -644,6 +648,30 @@ Napi::Value Layout(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// dropPrivileges(uid, gid): become an unprivileged user once everything is attached.
+// Every thread loses every capability, except this (the JS) thread, which keeps CAP_BPF and
+// CAP_PERFMON: the bpf() calls still to come (counters, iterators) run here. The ring
+// buffer consumer only reads shared memory and needs none.
+Napi::Value DropPrivileges(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uid_t uid = info[0].ToNumber().Uint32Value();
+  gid_t gid = info[1].ToNumber().Uint32Value();
+  auto fail = [&](const char* op) { ThrowBpfError(env, op, errno); };
+  if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) fail("prctl(PR_SET_KEEPCAPS)");
+  if (setgroups(0, nullptr) < 0) fail("setgroups");  // glibc applies set*id to every thread
+  if (setgid(gid) < 0) fail("setgid");
+  if (setuid(uid) < 0) fail("setuid");
+  constexpr int kCapPerfmon = 38, kCapBpf = 39;
+  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2]{};
+  uint32_t keep = (1u << (kCapPerfmon - 32)) | (1u << (kCapBpf - 32));
+  data[1].effective = keep;
+  data[1].permitted = keep;
+  if (syscall(SYS_capset, &hdr, data) < 0) fail("capset");
+  prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+  return env.Undefined();
+}
+
 Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
   g_error_class = Napi::Persistent(info[0].As<Napi::Function>());
   return info.Env().Undefined();
@@ -665,6 +693,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass));
   exports.Set("libbpfVersion", Napi::Function::New(env, LibbpfVersion));
   exports.Set("numPossibleCpus", Napi::Function::New(env, NumPossibleCpus));
+  exports.Set("dropPrivileges", Napi::Function::New(env, DropPrivileges));
   return InitSockdiag(env, exports);
 }
 

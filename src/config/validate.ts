@@ -56,6 +56,8 @@ export interface ResolvedConfig {
   exporters: Map<string, ResolvedComponent<ExporterFactory>>;
   pipelines: ResolvedPipeline[];
   telemetry: TelemetrySettings;
+  /** service::user: drop root for this user once attached. */
+  user?: string;
   /** Not errors: components configured but used by no pipeline, and the like. */
   warnings: string[];
 }
@@ -81,6 +83,8 @@ const pipelineSchema = z.strictObject({
 const serviceSchema = z.strictObject({
   pipelines: z.record(z.string(), z.unknown()),
   telemetry: z.unknown().optional(),
+  /** Once every receiver is attached, continue as this unprivileged user. */
+  user: z.string().min(1).optional(),
 });
 
 export { duration };
@@ -204,6 +208,7 @@ export function resolveConfig(loaded: LoadedConfig, registry: Registry): Resolve
         if (!t.success) issues.push(...zodIssues(t.error, ['service', 'telemetry'], defaultTelemetry, loaded));
         else resolved.telemetry = t.data as TelemetrySettings;
       }
+      resolved.user = s.data.user;
       const pipelines = s.data.pipelines;
       if (Object.keys(pipelines).length === 0) at(['service', 'pipelines'], 'no pipelines: define at least one (e.g. metrics: or logs:)');
       for (const [pid, rawPipeline] of Object.entries(pipelines)) {

@@ -10,6 +10,7 @@ import type { Batch, Exporter, ExporterFactory, Receiver, Signal } from '../core
 import type { Logger } from '../core/logger.js';
 import { Telemetry, componentTelemetry } from '../core/telemetry.js';
 import type { ResolvedConfig } from '../config/validate.js';
+import { dropPrivileges } from '../core/privileges.js';
 
 export interface ServiceOptions {
   logger: Logger;
@@ -95,6 +96,15 @@ export class Service {
         for (const p of this.pipelines) p.subscription?.unsubscribe();
         await this.stopExporters();
         throw annotate(err, `receiver ${id}`);
+      }
+    }
+    if (this.config.user) {
+      try {
+        const ids = dropPrivileges(this.config.user);
+        this.logger.info({ user: ids.name, uid: ids.uid }, 'dropped root: running as an unprivileged user with CAP_BPF and CAP_PERFMON kept for the kernel counters');
+      } catch (err) {
+        await this.shutdown();
+        throw err;
       }
     }
     this.logger.info({ pipelines: this.config.pipelines.map((p) => p.id), receivers: [...this.receivers.keys()] }, 'tcpotel is running');

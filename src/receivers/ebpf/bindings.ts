@@ -94,6 +94,8 @@ export interface NativeAddon {
   setErrorClass(cls: typeof BpfError): void;
   libbpfVersion(): string;
   numPossibleCpus(): number;
+  /** setuid/setgid to an unprivileged user, keeping CAP_BPF and CAP_PERFMON on the calling thread only. */
+  dropPrivileges(uid: number, gid: number): void;
 }
 
 let addon: NativeAddon | undefined;

@@ -1,0 +1,55 @@
+/**
+ * Dropping root once the BPF programs are attached: the process continues as an
+ * unprivileged user, with CAP_BPF and CAP_PERFMON kept on the JS thread only (for the
+ * kernel counters and the periodic iterators).
+ */
+import { readFileSync } from 'node:fs';
+import { UserFacingError } from './errors.js';
+import { loadAddon } from '../receivers/ebpf/bindings.js';
+
+export interface UserIds {
+  name: string;
+  uid: number;
+  gid: number;
+}
+
+/** A user by name or numeric uid, from /etc/passwd. */
+export function lookupUser(user: string, passwd = '/etc/passwd'): UserIds {
+  let text = '';
+  try {
+    text = readFileSync(passwd, 'utf8');
+  } catch {
+    /* no passwd: only numeric uids below */
+  }
+  for (const line of text.split('\n')) {
+    const [name, , uid, gid] = line.split(':');
+    if (name && (name === user || uid === user)) return { name, uid: Number(uid), gid: Number(gid) };
+  }
+  if (/^\d+$/.test(user)) return { name: user, uid: Number(user), gid: Number(user) };
+  throw new UserFacingError(`unknown user "${user}" (service::user / --user)`, 'give a user name from /etc/passwd or a numeric uid, e.g. nobody');
+}
+
+export interface ProcessIdentity {
+  uid: number;
+  gid: number;
+  capEff: bigint;
+}
+
+export function currentIdentity(): ProcessIdentity {
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const field = (name: string) => /^(\w+):\s*(.*)$/m.exec(status.split('\n').find((l) => l.startsWith(name + ':')) ?? '')?.[2] ?? '';
+  return {
+    uid: Number(field('Uid').split(/\s+/)[1]),
+    gid: Number(field('Gid').split(/\s+/)[1]),
+    capEff: BigInt('0x' + (field('CapEff') || '0')),
+  };
+}
+
+export function dropPrivileges(user: string): UserIds {
+  const ids = lookupUser(user);
+  if (process.getuid?.() !== 0) throw new UserFacingError(`cannot switch to user ${ids.name}: tcpotel is not running as root`);
+  loadAddon().dropPrivileges(ids.uid, ids.gid);
+  const now = currentIdentity();
+  if (now.uid !== ids.uid) throw new UserFacingError(`switching to user ${ids.name} failed (uid is ${now.uid})`);
+  return ids;
+}

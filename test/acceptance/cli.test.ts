@@ -1,0 +1,246 @@
+/**
+ * The tcpotel command end to end: a YAML pipeline with the real eBPF receiver, a filter on
+ * one port and an aggregate, on known loopback traffic; SIGTERM flushes and detaches; a
+ * second signal forces the exit; running as an unprivileged user after attaching.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { packageRoot } from '../../src/core/paths.js';
+import { loadedProgramIds, runClient, sleep, startPeer, startServer, waitUntil } from '../support/peer.js';
+
+const cli = join(packageRoot(), 'bin', 'tcpotel.js');
+
+interface Running {
+  child: ChildProcess;
+  stderr: () => string;
+  exit: Promise<number | null>;
+}
+
+async function runTcpotel(config: string, extra: string[] = []): Promise<Running> {
+  const child = spawn(process.execPath, [cli, 'run', '--config', config, '--log-level', 'info', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d) => (err += d));
+  child.stdout!.resume();
+  const exit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  await Promise.race([
+    waitUntil(() => err.includes('tcpotel is running'), 20_000, 'tcpotel to start'),
+    exit.then((code) => {
+      throw new Error(`tcpotel exited early (${code}):\n${err}`);
+    }),
+  ]);
+  return { child, stderr: () => err, exit };
+}
+
+/** Decoded OTLP/JSON lines of a file exporter. */
+function jsonLines(path: string): any[] {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
+}
+
+function attrs(kvs: Array<{ key: string; value: Record<string, unknown> }>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const kv of kvs) {
+    const v = kv.value;
+    out[kv.key] = v.stringValue ?? (v.intValue !== undefined ? Number(v.intValue) : v.doubleValue ?? v.boolValue);
+  }
+  return out;
+}
+
+/** Data points of one metric in the last export of a cumulative metrics file. */
+function lastPoints(lines: any[], name: string): Array<{ attributes: Record<string, unknown>; value: number }> {
+  const last = lines.at(-1);
+  const out: Array<{ attributes: Record<string, unknown>; value: number }> = [];
+  for (const rm of last?.resourceMetrics ?? []) {
+    for (const sm of rm.scopeMetrics) {
+      for (const m of sm.metrics) {
+        if (m.name !== name) continue;
+        for (const dp of (m.sum ?? m.gauge ?? m.histogram).dataPoints) {
+          out.push({ attributes: attrs(dp.attributes), value: dp.count !== undefined ? Number(dp.count) : Number(dp.asInt ?? dp.asDouble) });
+        }
+      }
+    }
+  }
+  return out;
+}
+
+function logRecords(lines: any[]): Array<{ eventName: string; attributes: Record<string, unknown> }> {
+  const out = [];
+  for (const req of lines) for (const rl of req.resourceLogs) for (const sl of rl.scopeLogs) for (const r of sl.logRecords) out.push({ eventName: r.eventName, attributes: attrs(r.attributes) });
+  return out;
+}
+
+function configFile(dir: string, body: string): string {
+  const p = join(dir, 'tcpotel.yaml');
+  writeFileSync(p, body);
+  return p;
+}
+
+function tcpotelPrograms(): number[] {
+  return [...loadedProgramIds()];
+}
+
+test('tcpotel run: filter on one port + aggregate give exact counts for that port and nothing for the other; SIGTERM flushes and detaches', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tcpotel-cli-'));
+  const N = 4;
+  const included = await startServer(['--addr', '127.0.0.1', '--port', '0', '--expect', '100', '--reply', '2500', '--count', String(N)]);
+  const excluded = await startServer(['--addr', '127.0.0.1', '--port', '0', '--expect', '100', '--reply', '2500', '--count', '3']);
+  const before = new Set(tcpotelPrograms());
+  const config = configFile(
+    dir,
+    `
+receivers:
+  ebpf:
+    snapshot: false
+    sample_interval: 0s
+processors:
+  filter/port:
+    include:
+      ports: [${included.port}]
+  aggregate/flows:
+    interval: 500ms
+    keys: five_tuple
+exporters:
+  file/metrics:
+    path: ${join(dir, 'metrics.jsonl')}
+  file/logs:
+    path: ${join(dir, 'logs.jsonl')}
+service:
+  pipelines:
+    metrics/flows:
+      receivers: [ebpf]
+      processors: [filter/port, aggregate/flows]
+      exporters: [file/metrics]
+    logs:
+      receivers: [ebpf]
+      processors: [filter/port]
+      exporters: [file/logs]
+`,
+  );
+  const t = await runTcpotel(config);
+  const ours = tcpotelPrograms().filter((id) => !before.has(id));
+  assert.ok(ours.length >= 6, 'programs attached');
+  const a = await runClient(['--addr', '127.0.0.1', '--port', String(included.port), '--count', String(N), '--send', '100', '--expect', '2500']);
+  const b = await runClient(['--addr', '127.0.0.1', '--port', String(excluded.port), '--count', '3', '--send', '100', '--expect', '2500']);
+  assert.equal(a.code, 0);
+  assert.equal(b.code, 0);
+  await sleep(700);
+  t.child.kill('SIGTERM');
+  assert.equal(await t.exit, 0, t.stderr());
+
+  const metrics = jsonLines(join(dir, 'metrics.jsonl'));
+  const touches = (p: { attributes: Record<string, unknown> }, port: number) => p.attributes['network.local.port'] === port || p.attributes['network.peer.port'] === port;
+  const opened = lastPoints(metrics, 'tcp.connections.opened');
+  const closed = lastPoints(metrics, 'tcp.connections.closed');
+  const io = lastPoints(metrics, 'tcp.io');
+  assert.equal(opened.filter((p) => touches(p, included.port)).reduce((s, p) => s + p.value, 0), 2 * N);
+  assert.equal(closed.filter((p) => touches(p, included.port)).reduce((s, p) => s + p.value, 0), 2 * N);
+  assert.equal(opened.filter((p) => touches(p, included.port)).length, 2 * N, 'one five-tuple series per connection end');
+  const tx = io.filter((p) => touches(p, included.port) && p.attributes['network.io.direction'] === 'transmit');
+  assert.equal(tx.reduce((s, p) => s + p.value, 0), N * (100 + 2500));
+  for (const p of tx) assert.equal(p.value, p.attributes['network.local.port'] === included.port ? 2500 : 100);
+  for (const name of ['tcp.connections.opened', 'tcp.connections.closed', 'tcp.io']) {
+    assert.equal(lastPoints(metrics, name).filter((p) => touches(p, excluded.port)).length, 0, `nothing for the excluded port in ${name}`);
+  }
+  const logs = logRecords(jsonLines(join(dir, 'logs.jsonl')));
+  assert.equal(logs.filter((l) => l.eventName === 'tcp.connection.open').length, 2 * N);
+  assert.equal(logs.filter((l) => l.eventName === 'tcp.connection.close').length, 2 * N);
+  assert.equal(logs.filter((l) => l.attributes['network.local.port'] === excluded.port || l.attributes['network.peer.port'] === excluded.port).length, 0);
+  // The filter's drops are counted and exported with the pipeline's metrics.
+  const drops = lastPoints(metrics, 'tcpotel.component.items.dropped').filter((p) => p.attributes['tcpotel.drop.reason'] === 'filtered');
+  assert.ok(drops.reduce((s, p) => s + p.value, 0) >= 4 * 3, 'at least the excluded port’s events were counted as filtered');
+
+  const left = new Set(tcpotelPrograms());
+  for (const id of ours) assert.ok(!left.has(id), `program ${id} detached after SIGTERM`);
+});
+
+test('a second signal forces the exit while shutdown waits for an unreachable exporter', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tcpotel-cli-'));
+  const s = await startServer(['--addr', '127.0.0.1', '--port', '0', '--count', '2']);
+  const config = configFile(
+    dir,
+    `
+receivers:
+  ebpf: {snapshot: false, sample_interval: 0s}
+processors:
+  filter: {include: {ports: [${s.port}]}}
+exporters:
+  otlphttp:
+    endpoint: http://127.0.0.1:9
+    timeout: 30s
+    retry_on_failure: {initial_interval: 10s}
+service:
+  pipelines:
+    logs: {receivers: [ebpf], processors: [filter], exporters: [otlphttp]}
+`,
+  );
+  const t = await runTcpotel(config);
+  await runClient(['--addr', '127.0.0.1', '--port', String(s.port), '--count', '2']);
+  await sleep(500);
+  t.child.kill('SIGTERM');
+  await sleep(1000);
+  assert.equal(t.child.exitCode, null, 'still flushing after the first signal');
+  const started = Date.now();
+  t.child.kill('SIGTERM');
+  assert.equal(await t.exit, 130);
+  assert.ok(Date.now() - started < 3000, 'the second signal exits at once');
+});
+
+test('service::user drops root after attaching: events, counters and live samples keep flowing; SIGTERM still detaches', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tcpotel-cli-'));
+  chmodSync(dir, 0o777);
+  const sink = await startPeer(['sink', '--addr', '127.0.0.1', '--port', '0']);
+  const port = Number(/ready (\d+)/.exec(sink.firstLine)![1]);
+  const before = new Set(tcpotelPrograms());
+  const config = configFile(
+    dir,
+    `
+receivers:
+  ebpf: {snapshot: true, sample_interval: 300ms}
+processors:
+  filter: {include: {ports: [${port}]}}
+  aggregate: {interval: 300ms, keys: none}
+exporters:
+  file/logs: {path: ${join(dir, 'logs.jsonl')}}
+  file/metrics: {path: ${join(dir, 'metrics.jsonl')}}
+service:
+  user: nobody
+  pipelines:
+    logs: {receivers: [ebpf], processors: [filter], exporters: [file/logs]}
+    metrics: {receivers: [ebpf], processors: [filter, aggregate], exporters: [file/metrics]}
+`,
+  );
+  const t = await runTcpotel(config);
+  const ours = tcpotelPrograms().filter((id) => !before.has(id));
+  try {
+    const status = readFileSync(`/proc/${t.child.pid}/status`, 'utf8');
+    assert.match(status, /^Uid:\s+65534\s+65534\s+65534\s+65534$/m, 'running as nobody');
+    assert.match(status, /^CapEff:\s+000000c000000000$/m, 'only CAP_BPF and CAP_PERFMON kept');
+    const hold = await startPeer(['hold', '--addr', '127.0.0.1', '--port', String(port), '--send-every', '50', '--chunk', '500']);
+    await sleep(1200);
+    hold.kill('SIGTERM');
+    const held = await hold.done;
+    await sleep(800);
+    t.child.kill('SIGTERM');
+    assert.equal(await t.exit, 0, t.stderr());
+    const logs = logRecords(jsonLines(join(dir, 'logs.jsonl')));
+    const mine = logs.filter((l) => l.attributes['process.pid'] === hold.pid);
+    assert.equal(mine.filter((l) => l.eventName === 'tcp.connection.open').length, 1);
+    assert.ok(mine.filter((l) => l.eventName === 'tcp.connection.sample').length >= 2, 'live samples after dropping root');
+    const close = mine.find((l) => l.eventName === 'tcp.connection.close')!;
+    assert.equal(close.attributes['tcp.bytes.sent'], held.json.sent);
+    const produced = lastPoints(jsonLines(join(dir, 'metrics.jsonl')), 'tcpotel.ebpf.events.produced');
+    assert.ok(produced.reduce((s, p) => s + p.value, 0) > 0, 'kernel counters still readable');
+    const left = new Set(tcpotelPrograms());
+    for (const id of ours) assert.ok(!left.has(id), `program ${id} detached after SIGTERM`);
+  } finally {
+    t.child.kill('SIGKILL');
+    sink.kill('SIGKILL');
+  }
+});
