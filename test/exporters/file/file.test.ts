@@ -1,0 +1,30 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FileExporter, fileConfigSchema, defaultFileConfig } from '../../../src/exporters/file/exporter.js';
+import { eventBatch } from '../../../src/core/events.js';
+import { makeEvent } from '../../support/events.js';
+import { testContext } from '../../support/context.js';
+
+test('one OTLP/JSON export request per line, rotated by size, keeping max_backups files', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tcpotel-file-'));
+  const path = join(dir, 'logs.jsonl');
+  const config = fileConfigSchema.parse({ ...defaultFileConfig(), path, rotation: { max_megabytes: 0.004, max_backups: 2 } });
+  const e = new FileExporter(config, { ...testContext('file', 'exporter'), signal: 'logs', selfMetrics: false });
+  await e.start();
+  for (let i = 0; i < 12; i++) e.consume(eventBatch('ebpf', [makeEvent({ kind: 'close', localPort: 1000 + i, bytesSent: i })]));
+  await e.shutdown();
+  assert.ok(existsSync(`${path}.1`) && existsSync(`${path}.2`), 'rotated files');
+  assert.ok(!existsSync(`${path}.3`), 'no more than max_backups');
+  const lines = readFileSync(path, 'utf8').trim().split('\n');
+  const req = JSON.parse(lines.at(-1)!);
+  const rec = req.resourceLogs[0].scopeLogs[0].logRecords[0];
+  assert.equal(rec.eventName, 'tcp.connection.close');
+  assert.equal(rec.severityText, 'INFO');
+  assert.match(rec.timeUnixNano, /^\d+$/, 'protobuf JSON mapping: 64-bit integers as strings');
+  const port = rec.attributes.find((a: { key: string }) => a.key === 'network.local.port');
+  assert.equal(port.value.intValue, 1011);
+  for (const f of [path, `${path}.1`, `${path}.2`]) assert.ok(readFileSync(f).length <= 0.004 * 1024 * 1024 + 2048);
+});
