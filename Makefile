@@ -23,7 +23,7 @@ setup: .setup.stamp node_modules/.package-lock.json
 	./scripts/setup.sh
 	touch $@
 node_modules/.package-lock.json: package-lock.json | .setup.stamp
-	npm ci --no-audit --no-fund
+	npm ci --no-audit --no-fund --ignore-scripts
 	touch $@
 
 build: setup bpf addon ts peers
