@@ -251,6 +251,37 @@ test('a tiny ring buffer under a connection storm counts its drops: received + d
   assert.equal(r.events.length, r.rx.recordsReceived);
 });
 
+test('state_changes: every transition of both ends, chained, with the time spent in the previous state', async () => {
+  const r = await startEbpf({ ...quiet, state_changes: true });
+  try {
+    const server = await startServer(['--addr', '127.0.0.1', '--port', '0', '--expect', '5', '--reply', '5', '--count', '1']);
+    const client = await runClient(['--addr', '127.0.0.1', '--port', String(server.port), '--count', '1', '--send', '5', '--expect', '5']);
+    assert.equal(client.code, 0);
+    await server.done;
+    await waitUntil(() => r.onPorts(server.port).filter((e) => e.kind === 'close').length >= 2, 3000, 'closes');
+    await sleep(100);
+    const states = r.onPorts(server.port).filter((e) => e.kind === 'state');
+    const clientSide = states.filter((e) => e.direction === 'outbound');
+    const serverSide = states.filter((e) => e.direction === 'inbound');
+    const chain = (list: TcpEvent[]) => list.map((e) => `${e.oldState}>${e.newState}`);
+    assert.deepEqual(chain(clientSide).slice(0, 3), ['closed>syn_sent', 'syn_sent>established', 'established>fin_wait_1']);
+    assert.equal(clientSide.at(-1)!.newState, 'closed');
+    assert.deepEqual(chain(serverSide).slice(0, 2), ['listen>syn_received', 'syn_received>established']);
+    assert.deepEqual(chain(serverSide).slice(-3), ['established>close_wait', 'close_wait>last_ack', 'last_ack>closed']);
+    for (const list of [clientSide, serverSide]) {
+      for (let i = 1; i < list.length; i++) {
+        assert.equal(list[i]!.oldState, list[i - 1]!.newState, 'transitions chain');
+        assert.ok(list[i]!.durationNs > 0, 'time in the previous state');
+        assert.equal(list[i]!.socketId, list[0]!.socketId);
+      }
+    }
+    for (const e of clientSide) assert.equal(e.pid, client.pid);
+    for (const e of serverSide) assert.equal(e.pid, server.pid);
+  } finally {
+    await r.stop();
+  }
+});
+
 test('close() detaches every program and link', async () => {
   const r = await startEbpf({ snapshot: true, sample_interval: '1s' });
   const ids = r.rx.programs().map((p) => p.id!);
