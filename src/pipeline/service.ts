@@ -93,8 +93,9 @@ export class Service {
         started.push(receiver);
       } catch (err) {
         for (const r of started) await r.shutdown().catch(() => undefined);
-        for (const p of this.pipelines) p.subscription?.unsubscribe();
-        await this.stopExporters();
+        this.abortPipelines();
+        this.stopping = this.stopExporters();
+        await this.stopping;
         throw annotate(err, `receiver ${id}`);
       }
     }
@@ -163,10 +164,18 @@ export class Service {
     const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), this.opts.drainTimeoutMs ?? 10_000).unref());
     if ((await Promise.race([drained, timeout])) === 'timeout') {
       this.logger.warn('pipelines did not drain in time');
-      for (const p of this.pipelines) p.subscription?.unsubscribe();
+      this.abortPipelines();
     }
     await this.stopExporters();
     this.logger.info('stopped');
+  }
+
+  /** Stops the pipelines where they are: nothing more reaches the exporters. */
+  private abortPipelines(): void {
+    for (const p of this.pipelines) {
+      p.subscription?.unsubscribe();
+      p.markDone();
+    }
   }
 
   private async stopExporters(): Promise<void> {

@@ -10,7 +10,7 @@ import { chmodSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/core/paths.js';
-import { loadedProgramIds, runClient, sleep, startPeer, startServer, waitUntil } from '../support/peer.js';
+import { loadedProgramIds, programsOf, runClient, sleep, startPeer, startServer, waitUntil } from '../support/peer.js';
 
 const cli = join(packageRoot(), 'bin', 'tcpotel.js');
 
@@ -91,7 +91,6 @@ test('tcpotel run: filter on one port + aggregate give exact counts for that por
   const N = 4;
   const included = await startServer(['--addr', '127.0.0.1', '--port', '0', '--expect', '100', '--reply', '2500', '--count', String(N)]);
   const excluded = await startServer(['--addr', '127.0.0.1', '--port', '0', '--expect', '100', '--reply', '2500', '--count', '3']);
-  const before = new Set(tcpotelPrograms());
   const config = configFile(
     dir,
     `
@@ -124,7 +123,7 @@ service:
 `,
   );
   const t = await runTcpotel(config);
-  const ours = tcpotelPrograms().filter((id) => !before.has(id));
+  const ours = programsOf(t.child.pid!);
   assert.ok(ours.length >= 6, 'programs attached');
   const a = await runClient(['--addr', '127.0.0.1', '--port', String(included.port), '--count', String(N), '--send', '100', '--expect', '2500']);
   const b = await runClient(['--addr', '127.0.0.1', '--port', String(excluded.port), '--count', '3', '--send', '100', '--expect', '2500']);
@@ -197,7 +196,6 @@ test('service::user drops root after attaching: events, counters and live sample
   chmodSync(dir, 0o777);
   const sink = await startPeer(['sink', '--addr', '127.0.0.1', '--port', '0']);
   const port = Number(/ready (\d+)/.exec(sink.firstLine)![1]);
-  const before = new Set(tcpotelPrograms());
   const config = configFile(
     dir,
     `
@@ -217,7 +215,8 @@ service:
 `,
   );
   const t = await runTcpotel(config);
-  const ours = tcpotelPrograms().filter((id) => !before.has(id));
+  const ours = programsOf(t.child.pid!);
+  assert.ok(ours.length >= 6, 'programs attached');
   try {
     const status = readFileSync(`/proc/${t.child.pid}/status`, 'utf8');
     assert.match(status, /^Uid:\s+65534\s+65534\s+65534\s+65534$/m, 'running as nobody');
