@@ -1,0 +1,12 @@
+import type { ReceiverFactory } from '../../core/component.js';
+import { defaultSockdiagConfig, sockdiagConfigSchema, type SockdiagConfig } from './config.js';
+import { SockdiagReceiver } from './receiver.js';
+
+export const sockdiagReceiverFactory: ReceiverFactory<SockdiagConfig> = {
+  type: 'sockdiag',
+  kind: 'receiver',
+  description: 'every TCP connection by polling netlink sock_diag (no eBPF, no root needed; changes seen at the poll interval)',
+  schema: sockdiagConfigSchema,
+  createDefaultConfig: defaultSockdiagConfig,
+  create: (config, ctx) => new SockdiagReceiver(config, ctx),
+};
