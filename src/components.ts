@@ -3,6 +3,7 @@ import type { ExporterFactory, ProcessorFactory, ReceiverFactory } from './core/
 import type { Registry } from './config/validate.js';
 import { ebpfReceiverFactory } from './receivers/ebpf/factory.js';
 import { replayReceiverFactory } from './receivers/replay/receiver.js';
+import { sockdiagReceiverFactory } from './receivers/sockdiag/factory.js';
 import { aggregateProcessorFactory } from './processors/aggregate/factory.js';
 import {
   attributesProcessorFactory,
@@ -16,6 +17,7 @@ import { otlpExporterFactory, otlpHttpExporterFactory } from './exporters/otlp/f
 import { prometheusExporterFactory } from './exporters/prometheus/exporter.js';
 import { debugExporterFactory } from './exporters/debug/exporter.js';
 import { fileExporterFactory } from './exporters/file/exporter.js';
+import { viewExporterFactory } from './exporters/view/exporter.js';
 
 function byType<F extends { type: string }>(list: F[]): Map<string, F> {
   return new Map(list.map((f) => [f.type, f]));
@@ -23,7 +25,7 @@ function byType<F extends { type: string }>(list: F[]): Map<string, F> {
 
 export function defaultRegistry(extra: Partial<{ receivers: ReceiverFactory[] }> = {}): Registry {
   return {
-    receivers: byType<ReceiverFactory>([ebpfReceiverFactory as ReceiverFactory, replayReceiverFactory as ReceiverFactory, ...(extra.receivers ?? [])]),
+    receivers: byType<ReceiverFactory>([ebpfReceiverFactory, sockdiagReceiverFactory, replayReceiverFactory, ...(extra.receivers ?? [])] as ReceiverFactory[]),
     processors: byType<ProcessorFactory>(
       [
         filterProcessorFactory,
@@ -36,7 +38,7 @@ export function defaultRegistry(extra: Partial<{ receivers: ReceiverFactory[] }>
       ] as ProcessorFactory[],
     ),
     exporters: byType<ExporterFactory>(
-      [otlpExporterFactory, otlpHttpExporterFactory, prometheusExporterFactory, debugExporterFactory, fileExporterFactory] as ExporterFactory[],
+      [otlpExporterFactory, otlpHttpExporterFactory, prometheusExporterFactory, debugExporterFactory, fileExporterFactory, viewExporterFactory] as ExporterFactory[],
     ),
   };
 }

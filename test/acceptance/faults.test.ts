@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/core/paths.js';
@@ -167,13 +167,42 @@ test('an invalid environment substitution at run: exit 2 with the path and line'
   assert.ok(r2.stderr.includes('invalid substitution "${TCPOTEL_X}"'), r2.stderr);
 });
 
-test('without privileges: a clear error that says what to do, exit 1, no stack trace', () => {
-  const config = tmpConfig(`receivers:\n  ebpf:\nexporters:\n  debug:\nservice:\n  pipelines:\n    logs: {receivers: [ebpf], exporters: [debug]}\n`);
+test('without privileges and fallback: none: a clear error that says what to do, exit 1, no stack trace', () => {
+  const config = tmpConfig(`receivers:\n  ebpf: {fallback: none}\nexporters:\n  debug:\nservice:\n  pipelines:\n    logs: {receivers: [ebpf], exporters: [debug]}\n`);
   const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, cli, 'run', '--config', config], { encoding: 'utf8' });
   assert.equal(r.status, 1, r.stderr);
   assert.match(r.stderr, /the eBPF receiver needs privileges to load BPF programs/);
   assert.match(r.stderr, /what to do: run tcpotel as root, or give it CAP_BPF and CAP_PERFMON/);
   assert.doesNotMatch(r.stderr, /\n\s+at /);
+});
+
+test('without privileges: the eBPF receiver falls back to sockdiag, with a warning, and connections are still reported', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tcpotel-fault-'));
+  chmodSync(dir, 0o777);
+  const s = await startServer(['--addr', '127.0.0.1', '--port', '0', '--expect', '100', '--count', '1']);
+  const out = join(dir, 'logs.jsonl');
+  const config = tmpConfig(`receivers:\n  ebpf: {sample_interval: 200ms}\nprocessors:\n  filter: {include: {ports: [${s.port}]}}\nexporters:\n  file: {path: ${out}}\nservice:\n  pipelines:\n    logs: {receivers: [ebpf], processors: [filter], exporters: [file]}\n`);
+  const child = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, cli, 'run', '--config', config, '--log-level', 'info'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d) => (err += d));
+  const exit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  try {
+    await waitUntil(() => err.includes('tcpotel is running'), 20_000, 'tcpotel to start');
+    assert.match(err, /falling back to the sockdiag receiver/);
+    // A connection that lives across polls: seen opening and closing.
+    const hold = await startPeer(['hold', '--addr', '127.0.0.1', '--port', String(s.port), '--send-every', '50', '--chunk', '10', '--duration-ms', '900']);
+    await hold.done;
+    await sleep(800);
+    child.kill('SIGTERM');
+    assert.equal(await exit, 0, err);
+    const records = readFileSync(out, 'utf8').trim().split('\n').filter(Boolean).flatMap((l) => JSON.parse(l).resourceLogs[0].scopeLogs[0].logRecords);
+    const names = records.map((r: { eventName: string }) => r.eventName);
+    assert.ok(names.includes('tcp.connection.open'), names.join(','));
+    assert.ok(names.includes('tcp.connection.close'), names.join(','));
+  } finally {
+    child.kill('SIGKILL');
+    s.kill('SIGKILL');
+  }
 });
 
 test('a process exiting while its connections are open: the closes still arrive, with its pid and every byte', { timeout: 30_000 }, async () => {

@@ -19,6 +19,8 @@ export const ebpfConfigSchema = z
     poll_interval: duration().refine((ms) => ms >= 1 && ms <= 1000, { message: 'poll_interval must be between 1ms and 1s' }),
     /** Wake the consumer only once this much is waiting (0: on every event). */
     wakeup_batch: byteSize(),
+    /** Where eBPF cannot run here (privileges, BTF, kernel): poll sock_diag instead, or fail. */
+    fallback: z.enum(['sockdiag', 'none']),
     /** Filters applied in the kernel, before anything is copied out. */
     filter: z.strictObject({
       ports: z.array(port()).max(16, { message: 'at most 16 ports can be filtered in the kernel' }),
@@ -43,6 +45,7 @@ export function defaultEbpfConfig() {
     sample_interval: '10s',
     poll_interval: '50ms',
     wakeup_batch: '64KiB',
+    fallback: 'sockdiag',
     filter: { ports: [] as number[], family: 'any', pid: 0 },
   };
 }

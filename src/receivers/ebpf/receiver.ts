@@ -5,7 +5,7 @@
  */
 import { Subject, type Observable } from 'rxjs';
 import type { Receiver, ComponentContext } from '../../core/component.js';
-import { eventBatch, tcpStateName, type EventBatch, type StateCounts, type TcpState } from '../../core/events.js';
+import { eventBatch, tcpStateName, type EventBatch, type StateCounts, type TcpEvent, type TcpState } from '../../core/events.js';
 import { calibrateClock } from '../../core/clock.js';
 import { SetupError } from '../../core/errors.js';
 import { BpfError, loadAddon, type NativeTracer } from './bindings.js';
@@ -33,6 +33,45 @@ export class EbpfReceiver implements Receiver {
 
   async start(): Promise<void> {
     calibrateClock();
+    try {
+      await this.startEbpf();
+    } catch (err) {
+      if (!(err instanceof SetupError) || this.config.fallback !== 'sockdiag') throw err;
+      await this.startFallback(err);
+    }
+  }
+
+  /**
+   * eBPF cannot run here: poll the kernel's socket table instead, with the same event model
+   * and fewer details (changes seen at the poll interval, no per-segment events).
+   */
+  private async startFallback(reason: SetupError): Promise<void> {
+    const { sockdiagReceiverFactory } = await import('../sockdiag/factory.js');
+    const poll = this.config.sample_interval > 0 ? Math.min(this.config.sample_interval, 1000) : 1000;
+    const config = sockdiagReceiverFactory.schema.parse({
+      ...(sockdiagReceiverFactory.createDefaultConfig() as object),
+      poll_interval: poll,
+      families: this.config.filter.family === 'any' ? ['ipv4', 'ipv6'] : [this.config.filter.family],
+    });
+    this.ctx.logger.warn(
+      { reason: reason.message, hint: reason.hint },
+      `eBPF is unavailable here: falling back to the sockdiag receiver (polling every ${poll} ms; set receivers::${this.ctx.id}::fallback: none to fail instead)`,
+    );
+    const fallback = sockdiagReceiverFactory.create(config, this.ctx);
+    this.fallback = fallback;
+    // The kernel-side filter, applied here instead.
+    const { ports, pid } = this.config.filter;
+    const wanted = (e: TcpEvent) => (!ports.length || ports.includes(e.localPort) || ports.includes(e.remotePort)) && (!pid || e.pid === pid);
+    fallback.output.subscribe({
+      next: (b) => this.subject.next(ports.length || pid ? { ...b, events: b.events.filter(wanted) } : b),
+    });
+    await fallback.start();
+  }
+
+  /** The sockdiag receiver this one fell back to, if it did. */
+  fallback?: Receiver;
+
+  private async startEbpf(): Promise<void> {
     const report = probeFeatures({ hooks: ['tp_btf', 'raw_tp', 'syscall_tracepoint', 'iter_tcp', 'iter_task_file', 'ringbuf'] });
     const iterators = this.config.snapshot || this.config.sample_interval > 0;
     const choice = choosePrograms(report, { iterators });
@@ -140,6 +179,7 @@ export class EbpfReceiver implements Receiver {
   async shutdown(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    if (this.fallback) await this.fallback.shutdown();
     if (this.sampleTimer) clearInterval(this.sampleTimer);
     const tracer = this.tracer;
     if (tracer) {
