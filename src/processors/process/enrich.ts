@@ -6,6 +6,8 @@ import { copyEvent } from '../shared/copy-event.js';
 import { TtlCache } from './cache.js';
 import type { ProcessConfig } from './config.js';
 import { readProcessInfo, UserNames } from './procfs.js';
+import { CgroupIndex, cgroup2Mount } from './cgroup-index.js';
+import { ATTR } from '../../semconv/attributes.js';
 
 /** Counter of cache entries evicted before their TTL. */
 export const PROCESS_CACHE_EVICTED = SELF_METRICS_DEFS.processCacheEvicted.name;
@@ -16,6 +18,8 @@ export interface ProcessEnrichOptions {
   /** Where /proc is (tests). */
   procRoot?: string;
   passwdPath?: string;
+  /** Where cgroup2 is (tests); default: found in /proc/self/mounts. */
+  cgroupRoot?: string;
 }
 
 /**
@@ -32,10 +36,27 @@ export function enrichWithProcess(config: ProcessConfig, ctx: ComponentContext, 
   const cache = new TtlCache<number, Info>(config.cache_size, (n) => evicted.add(n));
   const users = new UserNames(opts.passwdPath, config.cache_ttl);
 
-  const lookup = (pid: number, now: number): Info => {
+  const cgroups = new CgroupIndex(opts.cgroupRoot ?? cgroup2Mount());
+
+  /** The owner has exited: its cgroup may still name its container. */
+  const fromCgroup = (cgroupId: number, now: number): Info => {
+    if (!cgroupId) return null;
+    const c = cgroups.lookup(cgroupId, now);
+    if (!c.containerId && !c.podUid) return null;
+    const out: Record<string, AttributeValue> = {};
+    if (c.containerId) out[ATTR.containerId] = c.containerId;
+    if (c.podUid) out[ATTR.k8sPodUid] = c.podUid;
+    return out;
+  };
+
+  const lookup = (pid: number, cgroupId: number, now: number): Info => {
     const hit = cache.get(pid, now);
     if (hit) return hit.value;
-    const info = readProcessInfo(pid, { commandLine: config.command_line, users, now, procRoot: opts.procRoot }) ?? null;
+    // The kernel's cgroup id names the container even once the owner has exited (or is a
+    // zombie, already out of its cgroup); /proc wins where it knows.
+    const proc = readProcessInfo(pid, { commandLine: config.command_line, users, now, procRoot: opts.procRoot });
+    const cg = proc?.[ATTR.containerId] ? null : fromCgroup(cgroupId, now);
+    const info = proc || cg ? { ...cg, ...proc } : null;
     cache.set(pid, info, info ? config.cache_ttl : config.negative_ttl, now);
     return info;
   };
@@ -59,7 +80,7 @@ export function enrichWithProcess(config: ProcessConfig, ctx: ComponentContext, 
       }
       if (ev.pid !== lastPid) {
         lastPid = ev.pid;
-        lastInfo = lookup(ev.pid, now);
+        lastInfo = lookup(ev.pid, ev.cgroupId, now);
       }
       out[i] = lastInfo ? copyEvent(ev, ev.attributes ? { ...lastInfo, ...ev.attributes } : { ...lastInfo }) : ev;
     }

@@ -1,6 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseCgroup, parseContainerId } from '../../../src/processors/process/cgroup.js';
+import { CgroupIndex } from '../../../src/processors/process/cgroup-index.js';
 
 const ID = '3f4b6a1c5e7c8c1f9a4c0c3b0c2a8a8f3f4b6a1c5e7c8c1f9a4c0c3b0c2a8a8f';
 const ID2 = 'e0b2f6e4d39a4c0fb8a1c6a1b9b2f7d1e0b2f6e4d39a4c0fb8a1c6a1b9b2f7d1';
@@ -56,4 +60,20 @@ test('not in a container: no id', () => {
   assert.deepEqual(parseCgroup('0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod0f3c1a6e_5b2d_4c1e_9f0a_1b2c3d4e5f60.slice'), {
     podUid: '0f3c1a6e-5b2d-4c1e-9f0a-1b2c3d4e5f60',
   });
+});
+
+
+test('cgroup ids (directory inodes) map to container and pod ids, rescanning when an id is new', () => {
+  const root = mkdtempSync(join(tmpdir(), 'tcpotel-cgroup-'));
+  const id = 'a'.repeat(64);
+  const pod = join(root, 'kubepods.slice', 'kubepods-burstable.slice', 'kubepods-burstable-pod0f1e2d3c_4b5a_6978_8796_a5b4c3d2e1f0.slice');
+  const container = join(pod, `cri-containerd-${id}.scope`);
+  mkdirSync(container, { recursive: true });
+  const index = new CgroupIndex(root, 0);
+  assert.deepEqual(index.lookup(statSync(container).ino, 0), { containerId: id, podUid: '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0' });
+  assert.deepEqual(index.lookup(statSync(root).ino, 0), {});
+  const later = join(root, 'system.slice', `docker-${'b'.repeat(64)}.scope`);
+  mkdirSync(later, { recursive: true });
+  assert.deepEqual(index.lookup(statSync(later).ino, 1), { containerId: 'b'.repeat(64) });
+  assert.deepEqual(index.lookup(123456789, 2), {});
 });
