@@ -11,7 +11,8 @@ NODEDIR := $(shell [ -d /usr/include/node ] && echo --nodedir=/usr)
 BPF_SRC := $(wildcard bpf/*.bpf.c)
 BPF_HDR := $(wildcard bpf/*.h)
 TS_SRC := $(shell find src test bench -name '*.ts' -o -name '*.tsx' 2>/dev/null)
-CONFIG ?= pipelines/default.yaml
+# Empty: pipelines/default.yaml, plus pipelines/otlp-overlay.yaml when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+CONFIG ?=
 
 .PHONY: all setup build bpf addon ts peers run test bench clean distclean
 
@@ -60,7 +61,7 @@ $(OUT)/tcppeer: test/peers/tcppeer.c | .setup.stamp
 	$(CC) -O2 -Wall -o $@ $< -lpthread
 
 run: build
-	node bin/tcpotel.js run --config $(CONFIG)
+	node bin/tcpotel.js run $(if $(CONFIG),--config $(CONFIG))
 
 test: build
 	node scripts/run-tests.mjs

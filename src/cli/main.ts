@@ -12,6 +12,8 @@ import { createLogger, type Logger } from '../core/logger.js';
 import { Service } from '../pipeline/service.js';
 import { tcpotelVersion } from '../exporters/shared/resource.js';
 import { parseDuration } from '../config/units.js';
+import { defaultConfigFiles, registerTop } from './top.js';
+import { registerDoctorCommand } from './doctor.js';
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
@@ -89,10 +91,10 @@ export function buildProgram(): Command {
   program
     .command('run')
     .description('run the pipelines of a config until SIGINT or SIGTERM')
-    .option('-c, --config <file>', 'pipeline config (YAML); repeat to merge several, later ones win', collect)
+    .option('-c, --config <file>', 'pipeline config (YAML); repeat to merge several, later ones win (default: pipelines/default.yaml, with pipelines/otlp-overlay.yaml when OTEL_EXPORTER_OTLP_ENDPOINT is set)', collect)
     .addOption(new Option('--log-level <level>', 'log level (overrides service::telemetry::logs::level)').choices(LOG_LEVELS))
     .action(async (opts: { config?: string[]; logLevel?: string }) => {
-      const resolved = resolveConfigs(opts.config);
+      const resolved = resolveConfigs(opts.config?.length ? opts.config : defaultConfigFiles());
       const logger = createLogger((opts.logLevel ?? resolved.telemetry.logs.level) as 'info');
       for (const w of resolved.warnings) logger.warn(w);
       process.exitCode = await runService(resolved, logger);
@@ -135,6 +137,9 @@ export function buildProgram(): Command {
         }
       }
     });
+
+  registerTop(program);
+  registerDoctorCommand(program);
 
   program
     .command('record')
