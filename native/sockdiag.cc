@@ -102,25 +102,10 @@ struct DumpError {
   const char* op;   // the failing call
 };
 
+// The errno's symbolic name ("EPERM"), from glibc.
 const char* ErrnoCode(int err) {
-  switch (err) {
-    case EPERM: return "EPERM";
-    case EACCES: return "EACCES";
-    case ENOENT: return "ENOENT";
-    case EINVAL: return "EINVAL";
-    case ENOMEM: return "ENOMEM";
-    case ENOBUFS: return "ENOBUFS";
-    case EINTR: return "EINTR";
-    case EAGAIN: return "EAGAIN";
-    case EPROTONOSUPPORT: return "EPROTONOSUPPORT";
-    case EAFNOSUPPORT: return "EAFNOSUPPORT";
-    case EOPNOTSUPP: return "EOPNOTSUPP";
-    case EMFILE: return "EMFILE";
-    case ENFILE: return "ENFILE";
-    case EBADMSG: return "EBADMSG";
-    case ETIMEDOUT: return "ETIMEDOUT";
-    default: return "EUNKNOWN";
-  }
+  const char* name = strerrorname_np(err);
+  return name ? name : "EUNKNOWN";
 }
 
 class Fd {

@@ -61,23 +61,10 @@ std::string TakeLog() {
 
 Napi::FunctionReference g_error_class;  // BpfError, registered by bindings.ts
 
+// The errno's symbolic name ("EPERM"), from glibc.
 const char* ErrnoName(int err) {
-  switch (err) {
-    case EPERM: return "EPERM";
-    case EACCES: return "EACCES";
-    case ENOENT: return "ENOENT";
-    case EINVAL: return "EINVAL";
-    case ENOMEM: return "ENOMEM";
-    case E2BIG: return "E2BIG";
-    case EBUSY: return "EBUSY";
-    case ENOTSUP: return "ENOTSUP";
-    case ESRCH: return "ESRCH";
-    case EEXIST: return "EEXIST";
-    case EBADF: return "EBADF";
-    case ENODEV: return "ENODEV";
-    case ENOSPC: return "ENOSPC";
-    default: return "EUNKNOWN";
-  }
+  const char* name = strerrorname_np(err);
+  return name ? name : "EUNKNOWN";
 }
 
 // Every libbpf failure goes through here and becomes one BpfError(op, errno).
