@@ -55,73 +55,81 @@ export const ITER_MODE = { SNAPSHOT: 1, SAMPLE: 2 } as const;
 
 const TWO_32 = 4294967296;
 
-function u64(buf: Buffer, off: number): number {
-  // Exact below 2^53: byte counts, nanosecond times (104 days of uptime), cookies.
-  return buf.readUInt32LE(off + 4) * TWO_32 + buf.readUInt32LE(off);
-}
-
-/** Small bounded caches: on a host, few distinct addresses and process names recur. */
-class StringCache<K> {
-  private map = new Map<K, string>();
-  constructor(private readonly max: number) {}
-  get(key: K, make: () => string): string {
-    let v = this.map.get(key);
-    if (v === undefined) {
-      if (this.map.size >= this.max) this.map.clear();
-      v = make();
-      this.map.set(key, v);
+/**
+ * Direct-mapped caches of decoded strings, keyed by the raw 32-bit words they came from:
+ * on a host the same addresses and process names recur, and a hit costs a few integer
+ * compares instead of building a string. A collision just replaces the slot.
+ */
+class WordsCache {
+  private readonly words: Uint32Array;
+  private readonly values: (string | undefined)[];
+  private readonly mask: number;
+  constructor(
+    private readonly width: 1 | 4,
+    size: number,
+  ) {
+    this.words = new Uint32Array(size * width);
+    this.values = new Array<string | undefined>(size);
+    this.mask = size - 1;
+  }
+  get(w: Uint32Array, at: number, buf: Buffer, off: number, make: (buf: Buffer, off: number) => string): string {
+    const width = this.width;
+    let h = w[at]!;
+    if (width === 4) h ^= Math.imul(w[at + 1]!, 0x9e3779b1) ^ Math.imul(w[at + 2]!, 0x85ebca6b) ^ Math.imul(w[at + 3]!, 0xc2b2ae35);
+    const slot = (h ^ (h >>> 15)) & this.mask;
+    const base = slot * width;
+    const cached = this.values[slot];
+    const words = this.words;
+    if (cached !== undefined && words[base] === w[at] && (width === 1 || (words[base + 1] === w[at + 1] && words[base + 2] === w[at + 2] && words[base + 3] === w[at + 3]))) {
+      return cached;
     }
+    const v = make(buf, off);
+    for (let i = 0; i < width; i++) words[base + i] = w[at + i]!;
+    this.values[slot] = v;
     return v;
   }
 }
 
-const v4Cache = new StringCache<number>(65536);
-const v6Cache = new StringCache<string>(16384);
-const commCache = new StringCache<string>(4096);
+const v4Cache = new WordsCache(1, 4096);
+const v6Cache = new WordsCache(4, 2048);
+const commCache = new WordsCache(4, 1024);
 
 export function formatIPv4(buf: Buffer, off: number): string {
-  const key = buf.readUInt32BE(off);
-  return v4Cache.get(key, () => `${buf[off]}.${buf[off + 1]}.${buf[off + 2]}.${buf[off + 3]}`);
+  return `${buf[off]}.${buf[off + 1]}.${buf[off + 2]}.${buf[off + 3]}`;
 }
 
 /** RFC 5952 text form: lower case, longest run of zero groups compressed, mapped IPv4 kept dotted. */
 export function formatIPv6(buf: Buffer, off: number): string {
-  const key = buf.toString('latin1', off, off + 16);
-  return v6Cache.get(key, () => {
-    const groups: number[] = [];
-    for (let i = 0; i < 8; i++) groups.push(buf.readUInt16BE(off + i * 2));
-    if (groups[0] === 0 && groups[1] === 0 && groups[2] === 0 && groups[3] === 0 && groups[4] === 0 && groups[5] === 0xffff) {
-      return `::ffff:${buf[off + 12]}.${buf[off + 13]}.${buf[off + 14]}.${buf[off + 15]}`;
+  const groups: number[] = [];
+  for (let i = 0; i < 8; i++) groups.push(buf.readUInt16BE(off + i * 2));
+  if (groups[0] === 0 && groups[1] === 0 && groups[2] === 0 && groups[3] === 0 && groups[4] === 0 && groups[5] === 0xffff) {
+    return `::ffff:${buf[off + 12]}.${buf[off + 13]}.${buf[off + 14]}.${buf[off + 15]}`;
+  }
+  let bestStart = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
     }
-    let bestStart = -1;
-    let bestLen = 0;
-    for (let i = 0; i < 8; ) {
-      if (groups[i] !== 0) {
-        i++;
-        continue;
-      }
-      let j = i;
-      while (j < 8 && groups[j] === 0) j++;
-      if (j - i > bestLen && j - i >= 2) {
-        bestStart = i;
-        bestLen = j - i;
-      }
-      i = j;
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen && j - i >= 2) {
+      bestStart = i;
+      bestLen = j - i;
     }
-    const hex = groups.map((g) => g.toString(16));
-    if (bestStart < 0) return hex.join(':');
-    const head = hex.slice(0, bestStart).join(':');
-    const tail = hex.slice(bestStart + bestLen).join(':');
-    return `${head}::${tail}`;
-  });
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (bestStart < 0) return hex.join(':');
+  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
 }
 
 function readComm(buf: Buffer, off: number): string {
   let end = off;
   const max = off + 16;
   while (end < max && buf[end] !== 0) end++;
-  if (end === off) return '';
-  return commCache.get(buf.toString('latin1', off, end), () => buf.toString('utf8', off, end));
+  return end === off ? '' : buf.toString('utf8', off, end);
 }
 
 function directionOf(flags: number): Direction {
@@ -130,47 +138,85 @@ function directionOf(flags: number): Direction {
   return 'unknown';
 }
 
-/** Decodes one record; undefined for an unknown kind (a newer kernel object). */
-export function decodeRecord(buf: Buffer, off: number): TcpEvent | undefined {
-  const kind = KIND_BY_CODE[buf[off + OFFSETS.kind]];
+const RECORD_WORDS = RECORD_SIZE >> 2;
+const RECORD_HALVES = RECORD_SIZE >> 1;
+
+/**
+ * Decodes the record at index `i` of a chunk through 32- and 16-bit views of it (host
+ * byte order: the kernel wrote the records on this host). Undefined for an unknown kind.
+ */
+/** Word and half-word indexes of the fields (records and fields are 4-byte aligned). */
+const W = Object.fromEntries(Object.entries(OFFSETS).map(([k, v]) => [k, v >> 2])) as Record<keyof typeof OFFSETS, number>;
+const H = Object.fromEntries(Object.entries(OFFSETS).map(([k, v]) => [k, v >> 1])) as Record<keyof typeof OFFSETS, number>;
+
+function decodeAt(buf: Buffer, w: Uint32Array, h: Uint16Array, i: number): TcpEvent | undefined {
+  const off = i * RECORD_SIZE;
+  const kind = KIND_BY_CODE[buf[off + OFFSETS.kind]!];
   if (kind === undefined) return undefined;
+  const b = i * RECORD_WORDS;
+  const hb = i * RECORD_HALVES;
   const family = buf[off + OFFSETS.family] === 6 ? 6 : 4;
-  const flags = buf.readUInt16LE(off + OFFSETS.flags);
-  const format = family === 6 ? formatIPv6 : formatIPv4;
-  const ev: TcpEvent = {
+  const flags = h[hb + H.flags]!;
+  let localAddress: string;
+  let remoteAddress: string;
+  if (family === 6) {
+    localAddress = v6Cache.get(w, b + 24, buf, off + OFFSETS.saddr, formatIPv6);
+    remoteAddress = v6Cache.get(w, b + 28, buf, off + OFFSETS.daddr, formatIPv6);
+  } else {
+    localAddress = v4Cache.get(w, b + 24, buf, off + OFFSETS.saddr, formatIPv4);
+    remoteAddress = v4Cache.get(w, b + 28, buf, off + OFFSETS.daddr, formatIPv4);
+  }
+  return {
     kind,
-    timeNs: u64(buf, off + OFFSETS.ts_ns),
-    socketId: u64(buf, off + OFFSETS.cookie),
+    timeNs: w[b + W.ts_ns + 1]! * TWO_32 + w[b + W.ts_ns]!,
+    socketId: w[b + W.cookie + 1]! * TWO_32 + w[b + W.cookie]!,
     family,
-    localAddress: format(buf, off + OFFSETS.saddr),
-    localPort: buf.readUInt16LE(off + OFFSETS.sport),
-    remoteAddress: format(buf, off + OFFSETS.daddr),
-    remotePort: buf.readUInt16LE(off + OFFSETS.dport),
+    localAddress,
+    localPort: h[hb + H.sport]!,
+    remoteAddress,
+    remotePort: h[hb + H.dport]!,
     direction: directionOf(flags),
-    pid: buf.readUInt32LE(off + OFFSETS.pid),
-    tid: buf.readUInt32LE(off + OFFSETS.tid),
-    comm: readComm(buf, off + OFFSETS.comm),
-    cgroupId: u64(buf, off + OFFSETS.cgroup_id),
-    netns: buf.readUInt32LE(off + OFFSETS.netns),
-    durationNs: u64(buf, off + OFFSETS.duration_ns),
-    bytesSent: u64(buf, off + OFFSETS.bytes_acked),
-    bytesReceived: u64(buf, off + OFFSETS.bytes_received),
-    bytesRetransmitted: u64(buf, off + OFFSETS.bytes_retrans),
-    handshakeNs: u64(buf, off + OFFSETS.handshake_ns),
-    segmentsIn: buf.readUInt32LE(off + OFFSETS.segs_in),
-    segmentsOut: buf.readUInt32LE(off + OFFSETS.segs_out),
-    retransmits: buf.readUInt32LE(off + OFFSETS.total_retrans),
-    srttUs: buf.readUInt32LE(off + OFFSETS.srtt_us),
-    oldState: tcpStateName(buf[off + OFFSETS.oldstate]),
-    newState: tcpStateName(buf[off + OFFSETS.newstate]),
-    errno: buf.readUInt16LE(off + OFFSETS.error),
+    pid: w[b + W.pid]!,
+    tid: w[b + W.tid]!,
+    comm: buf[off + OFFSETS.comm] === 0 ? '' : commCache.get(w, b + 34, buf, off + OFFSETS.comm, readComm),
+    cgroupId: w[b + W.cgroup_id + 1]! * TWO_32 + w[b + W.cgroup_id]!,
+    netns: w[b + W.netns]!,
+    durationNs: w[b + W.duration_ns + 1]! * TWO_32 + w[b + W.duration_ns]!,
+    bytesSent: w[b + W.bytes_acked + 1]! * TWO_32 + w[b + W.bytes_acked]!,
+    bytesReceived: w[b + W.bytes_received + 1]! * TWO_32 + w[b + W.bytes_received]!,
+    bytesRetransmitted: w[b + W.bytes_retrans + 1]! * TWO_32 + w[b + W.bytes_retrans]!,
+    handshakeNs: w[b + W.handshake_ns + 1]! * TWO_32 + w[b + W.handshake_ns]!,
+    segmentsIn: w[b + W.segs_in]!,
+    segmentsOut: w[b + W.segs_out]!,
+    retransmits: w[b + W.total_retrans]!,
+    srttUs: w[b + W.srtt_us]!,
+    oldState: tcpStateName(buf[off + OFFSETS.oldstate]!),
+    newState: tcpStateName(buf[off + OFFSETS.newstate]!),
+    errno: h[hb + H.error]!,
     reset: kind === 'reset' ? (flags & FLAG.RST_RECV ? 'received' : 'sent') : undefined,
     preexisting: (flags & FLAG.PREEXISTING) !== 0,
     resetSent: (flags & FLAG.RST_SENT) !== 0,
     resetReceived: (flags & FLAG.RST_RECV) !== 0,
     flags,
   };
-  return ev;
+}
+
+/** 32- and 16-bit views of whole records; copies when the Buffer is not 4-byte aligned. */
+function views(buf: Buffer, n: number): { b: Buffer; w: Uint32Array; h: Uint16Array } {
+  let b = buf;
+  if (buf.byteOffset & 3) {
+    b = Buffer.allocUnsafeSlow(n * RECORD_SIZE);
+    buf.copy(b, 0, 0, n * RECORD_SIZE);
+  }
+  return { b, w: new Uint32Array(b.buffer, b.byteOffset, n * RECORD_WORDS), h: new Uint16Array(b.buffer, b.byteOffset, n * RECORD_HALVES) };
+}
+
+/** Decodes one record (tests, tools); decodeRecords is the fast path. */
+export function decodeRecord(buf: Buffer, off: number): TcpEvent | undefined {
+  const one = Buffer.allocUnsafeSlow(RECORD_SIZE);
+  buf.copy(one, 0, off, off + RECORD_SIZE);
+  const { b, w, h } = views(one, 1);
+  return decodeAt(b, w, h, 0);
 }
 
 export interface DecodeResult {
@@ -186,10 +232,13 @@ export function decodeRecords(buf: Buffer): DecodeResult {
   const n = Math.floor(buf.length / RECORD_SIZE);
   const events: TcpEvent[] = [];
   let unknown = 0;
-  for (let i = 0, off = 0; i < n; i++, off += RECORD_SIZE) {
-    const ev = decodeRecord(buf, off);
-    if (ev) events.push(ev);
-    else unknown++;
+  if (n > 0) {
+    const { b, w, h } = views(buf, n);
+    for (let i = 0; i < n; i++) {
+      const ev = decodeAt(b, w, h, i);
+      if (ev) events.push(ev);
+      else unknown++;
+    }
   }
   return { events, unknown, truncatedBytes: buf.length - n * RECORD_SIZE };
 }
