@@ -191,6 +191,8 @@ export function eventAttributes(ev: TcpEvent): Record<string, AttributeValue> {
 /** One attribute of an event, without building them all (used on hot paths). */
 export function eventAttribute(ev: TcpEvent, key: string): AttributeValue | undefined {
   if (ev.attributes && key in ev.attributes) return ev.attributes[key];
+  const client = ev.direction === 'outbound';
+  const known = ev.direction !== 'unknown';
   switch (key) {
     case ATTR.networkTransport:
       return 'tcp';
@@ -204,17 +206,36 @@ export function eventAttribute(ev: TcpEvent, key: string): AttributeValue | unde
       return ev.remoteAddress;
     case ATTR.networkPeerPort:
       return ev.remotePort;
+    case ATTR.clientAddress:
+      return known ? (client ? ev.localAddress : ev.remoteAddress) : undefined;
+    case ATTR.clientPort:
+      return known ? (client ? ev.localPort : ev.remotePort) : undefined;
+    case ATTR.serverAddress:
+      return known ? (client ? ev.remoteAddress : ev.localAddress) : undefined;
+    case ATTR.serverPort:
+      return known ? (client ? ev.remotePort : ev.localPort) : undefined;
+    case ATTR.handshakeRole:
+      return known ? (client ? 'client' : 'server') : undefined;
     case ATTR.processPid:
       return ev.pid || undefined;
+    case ATTR.threadId:
+      return ev.pid ? ev.tid : undefined;
     case ATTR.processExecutableName:
       return ev.comm || undefined;
+    case ATTR.cgroupId:
+      return ev.cgroupId || undefined;
+    case ATTR.netns:
+      return ev.netns || undefined;
     case ATTR.eventKind:
       return ev.kind;
     case ATTR.networkConnectionState:
       return connectionState(ev);
     case ATTR.socketId:
       return ev.socketId;
+    case ATTR.preexisting:
+      return ev.preexisting || undefined;
     default:
+      // Kind-specific attributes (bytes, durations, error.type, ...): rarely keys.
       return eventAttributes(ev)[key];
   }
 }
