@@ -105,7 +105,7 @@ async function poll<T>(what: string, timeoutMs: number, get: () => T | undefined
 test('live view in a terminal: "/" + port shows exact totals and rows for known traffic; q exits 0 and detaches', { timeout: 90_000 }, async () => {
   // Prometheus off 9464; series uncapped, so that a burst of other traffic on the host
   // cannot fold ours into the overflow series.
-  const overlay = tempFile('overlay.yaml', 'processors:\n  aggregate:\n    max_series: 10000000\nexporters:\n  prometheus:\n    endpoint: 127.0.0.1:0\n');
+  const overlay = tempFile('overlay.yaml', 'processors:\n  aggregate/connections:\n    max_series: 10000000\nexporters:\n  prometheus:\n    endpoint: 127.0.0.1:0\n');
   const session = `tcpotel-view-${process.pid}`;
   const pidFile = tempFile('pid', '');
   const rawFile = tempFile('pane.raw', '');
