@@ -46,6 +46,8 @@ function hrToMs(t: HrTime): number {
 
 export class MetricsAccumulator {
   private series = new Map<string, SeriesState>();
+  /** Key of each metric's overflow series (built once). */
+  private readonly overflowKeys = new Map<string, string>();
   /** Last cumulative totals of self-telemetry, for delta temporality. */
   private lastSelf = new Map<string, number>();
   private readonly startTime: HrTime;
@@ -70,10 +72,13 @@ export class MetricsAccumulator {
     let s = this.series.get(key);
     if (s) return s;
     let attributes = p.attributes;
-    if (this.series.size >= this.opts.maxSeries) {
+    // tcpotel's own series are few and must never be folded away: they are what says that
+    // something was dropped.
+    if (!self && this.series.size >= this.opts.maxSeries) {
       this.opts.onOverflow?.(1);
       attributes = OVERFLOW_ATTRS;
-      key = seriesKey(p.name, attributes);
+      key = this.overflowKeys.get(p.name) ?? seriesKey(p.name, attributes);
+      this.overflowKeys.set(p.name, key);
       s = this.series.get(key);
       if (s) return s;
     }

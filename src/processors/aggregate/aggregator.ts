@@ -63,7 +63,12 @@ class SeriesWindow {
 }
 
 interface Connection {
+  /** Its series' key and attributes (shared with the window's series): valid in any window. */
   series: string;
+  attrs: Attributes;
+  /** Its series in the window numbered `epoch`: no lookup while that window lasts. */
+  win: SeriesWindow | undefined;
+  epoch: number;
   sent: number;
   received: number;
   retrans: number;
@@ -72,6 +77,7 @@ interface Connection {
 }
 
 export const OVERFLOW_KEY = '\u0000overflow';
+const OVERFLOW_ATTRS: Attributes = { 'otel.metric.overflow': true };
 
 export interface AggregatorHooks {
   /** An update landed in the overflow series. */
@@ -86,10 +92,18 @@ export class Aggregator {
   /** Tells this key set's series keys from another's in the same exporter. */
   private readonly signature: string;
   private window = new Map<string, SeriesWindow>();
-  /** Series keys -> attributes, for connections whose series outlive a window. */
-  private readonly seriesAttrs = new Map<string, Attributes>();
   private readonly connections = new Map<number, Connection>();
   private stateCounts?: StateCounts;
+  /** Window number, for the connections' cached series. */
+  private epoch = 0;
+  /**
+   * Iterator over the tracked connections, oldest first, kept across evictions: V8 leaves
+   * deleted entries at the front of a Map until it rehashes, so a fresh keys().next() per
+   * eviction walks over all of them (quadratic); a live iterator resumes where it was.
+   */
+  private evictFrom?: IterableIterator<number>;
+  /** Attributes of the key keyOf() last returned, when it had to build them. */
+  private lastAttrs: Attributes | undefined;
   private windowStart: number;
 
   constructor(
@@ -103,21 +117,11 @@ export class Aggregator {
     this.windowStart = now;
   }
 
-  /** The series key and attributes of an event under the configured key set. */
+  /** The series key of an event under the configured key set (allocates only the string). */
   private keyOf(ev: TcpEvent): string {
     if (this.fastFiveTuple && !ev.attributes) {
-      const k = `${ev.family}|${ev.localAddress}|${ev.localPort}|${ev.remoteAddress}|${ev.remotePort}`;
-      if (!this.seriesAttrs.has(k)) {
-        this.rememberSeries(k, {
-          [ATTR.networkTransport]: 'tcp',
-          [ATTR.networkType]: ev.family === 6 ? 'ipv6' : 'ipv4',
-          [ATTR.networkLocalAddress]: ev.localAddress,
-          [ATTR.networkLocalPort]: ev.localPort,
-          [ATTR.networkPeerAddress]: ev.remoteAddress,
-          [ATTR.networkPeerPort]: ev.remotePort,
-        });
-      }
-      return k;
+      this.lastAttrs = undefined;
+      return `${ev.family}|${ev.localAddress}|${ev.localPort}|${ev.remoteAddress}|${ev.remotePort}`;
     }
     const attrs: Attributes = {};
     let k = '';
@@ -126,46 +130,73 @@ export class Aggregator {
       k += `${v ?? ''}\u0001`;
       if (v !== undefined) attrs[name] = v;
     }
-    if (!this.seriesAttrs.has(k)) this.rememberSeries(k, attrs);
+    this.lastAttrs = attrs;
     return k;
   }
 
-  private rememberSeries(k: string, attrs: Attributes): void {
-    // Series attributes are needed for as long as a connection refers to them; bound the
-    // map by dropping entries no open connection uses when it grows past its share.
-    if (this.seriesAttrs.size >= this.config.max_connections + this.config.max_series) this.pruneSeries();
-    this.seriesAttrs.set(k, attrs);
+  /** The attributes of the key keyOf(ev) just returned. */
+  private attrsOf(ev: TcpEvent): Attributes {
+    if (this.lastAttrs) return this.lastAttrs;
+    // String-literal keys (the ATTR values), not computed ones: V8 then builds the object
+    // from a boilerplate.
+    return {
+      'network.transport': 'tcp',
+      'network.type': ev.family === 6 ? 'ipv6' : 'ipv4',
+      'network.local.address': ev.localAddress,
+      'network.local.port': ev.localPort,
+      'network.peer.address': ev.remoteAddress,
+      'network.peer.port': ev.remotePort,
+    };
   }
 
-  private pruneSeries(): void {
-    const inUse = new Set<string>();
-    for (const c of this.connections.values()) inUse.add(c.series);
-    for (const k of this.window.keys()) inUse.add(k);
-    for (const k of this.seriesAttrs.keys()) if (!inUse.has(k)) this.seriesAttrs.delete(k);
-  }
-
-  private series(k: string): SeriesWindow {
+  /** The window's series for key k; created with attrs (else ev's) when new. */
+  private series(k: string, attrs: Attributes | undefined, ev: TcpEvent): SeriesWindow {
     let s = this.window.get(k);
     if (s) return s;
     if (this.window.size >= this.config.max_series) {
       this.hooks.overflow(1);
       s = this.window.get(OVERFLOW_KEY);
       if (!s) {
-        s = new SeriesWindow({ 'otel.metric.overflow': true }, OVERFLOW_KEY);
+        s = new SeriesWindow(OVERFLOW_ATTRS, OVERFLOW_KEY);
         this.window.set(OVERFLOW_KEY, s);
       }
       return s;
     }
-    s = new SeriesWindow(this.seriesAttrs.get(k) ?? {}, k);
+    s = new SeriesWindow(attrs ?? this.attrsOf(ev), k);
     this.window.set(k, s);
     return s;
   }
 
+  /** A tracked connection's series in the current window: looked up once per window. */
+  private seriesOf(c: Connection, ev: TcpEvent): SeriesWindow {
+    if (c.epoch === this.epoch) {
+      const s = c.win!;
+      // Updates to the overflow series are counted one by one, as series() does.
+      if (s.attributes === OVERFLOW_ATTRS) this.hooks.overflow(1);
+      return s;
+    }
+    const s = this.series(c.series, c.attrs, ev);
+    c.win = s;
+    c.epoch = this.epoch;
+    return s;
+  }
+
+  /** A new connection of series k (whose window series is s). */
+  private connection(k: string, s: SeriesWindow, ev: TcpEvent, sent: number, received: number, retrans: number, open: boolean): Connection {
+    // The window's attributes object when it holds the series (shared), else the event's.
+    const attrs = s.key === k ? s.attributes : this.attrsOf(ev);
+    return { series: k, attrs, win: s, epoch: this.epoch, sent, received, retrans, open };
+  }
+
   private track(id: number, c: Connection): void {
     if (this.connections.size >= this.config.max_connections) {
-      // Maps iterate in insertion order: the first is the oldest.
-      const oldest = this.connections.keys().next().value as number;
-      this.connections.delete(oldest);
+      this.evictFrom ??= this.connections.keys();
+      let next = this.evictFrom.next();
+      if (next.done) {
+        this.evictFrom = this.connections.keys();
+        next = this.evictFrom.next();
+      }
+      this.connections.delete(next.value as number);
       this.hooks.evicted(1);
     }
     this.connections.set(id, c);
@@ -194,11 +225,11 @@ export class Aggregator {
       switch (ev.kind) {
         case 'open': {
           const k = this.keyOf(ev);
-          const s = this.series(k);
+          const s = this.series(k, undefined, ev);
           s.opened++;
           let c = this.connections.get(ev.socketId);
           if (!c) {
-            c = { series: k, sent: 0, received: 0, retrans: 0, open: false };
+            c = this.connection(k, s, ev, 0, 0, 0, false);
             this.track(ev.socketId, c);
           }
           if (!c.open) {
@@ -212,10 +243,10 @@ export class Aggregator {
         case 'existing': {
           // Open before we started: active now; its bytes so far are not ours to count.
           const k = this.keyOf(ev);
-          const s = this.series(k);
+          const s = this.series(k, undefined, ev);
           const c = this.connections.get(ev.socketId);
           if (!c) {
-            this.track(ev.socketId, { series: k, sent: ev.bytesSent, received: ev.bytesReceived, retrans: ev.retransmits, open: true });
+            this.track(ev.socketId, this.connection(k, s, ev, ev.bytesSent, ev.bytesReceived, ev.retransmits, true));
             s.active++;
           }
           break;
@@ -225,11 +256,12 @@ export class Aggregator {
           if (!c) {
             // Not seen before (evicted, or no snapshot): from now on.
             const k = this.keyOf(ev);
-            this.track(ev.socketId, { series: k, sent: ev.bytesSent, received: ev.bytesReceived, retrans: ev.retransmits, open: true });
-            this.series(k).active++;
+            const s = this.series(k, undefined, ev);
+            this.track(ev.socketId, this.connection(k, s, ev, ev.bytesSent, ev.bytesReceived, ev.retransmits, true));
+            s.active++;
             break;
           }
-          const s = this.series(c.series);
+          const s = this.seriesOf(c, ev);
           this.progress(c, ev, s);
           if (ev.srttUs > 0) (s.rtt ??= new Histogram(h.rtt)).record(ev.srttUs / 1e6);
           break;
@@ -239,7 +271,8 @@ export class Aggregator {
           // close catches up without counting anything twice.
           let c = this.connections.get(ev.socketId);
           if (!c) {
-            c = { series: this.keyOf(ev), sent: 0, received: 0, retrans: 0, open: false };
+            const k = this.keyOf(ev);
+            c = { series: k, attrs: this.attrsOf(ev), win: undefined, epoch: -1, sent: 0, received: 0, retrans: 0, open: false };
             if (ev.preexisting) {
               c.sent = ev.bytesSent;
               c.received = ev.bytesReceived;
@@ -247,13 +280,12 @@ export class Aggregator {
             }
             this.track(ev.socketId, c);
           }
-          this.progress(c, ev, this.series(c.series));
+          this.progress(c, ev, this.seriesOf(c, ev));
           break;
         }
         case 'close': {
           const c = this.connections.get(ev.socketId);
-          const k = c ? c.series : this.keyOf(ev);
-          const s = this.series(k);
+          const s = c ? this.seriesOf(c, ev) : this.series(this.keyOf(ev), undefined, ev);
           s.closed++;
           if (c) {
             this.progress(c, ev, s);
@@ -270,14 +302,14 @@ export class Aggregator {
           break;
         }
         case 'failed': {
-          const s = this.series(this.keyOf(ev));
+          const s = this.series(this.keyOf(ev), undefined, ev);
           const reason = errorType(ev.errno);
           (s.failed ??= new Map()).set(reason, (s.failed.get(reason) ?? 0) + 1);
           this.connections.delete(ev.socketId);
           break;
         }
         case 'reset': {
-          const s = this.series(this.keyOf(ev));
+          const s = this.series(this.keyOf(ev), undefined, ev);
           if (ev.reset === 'received') s.resetsReceived++;
           else s.resetsSent++;
           break;
@@ -339,6 +371,7 @@ export class Aggregator {
     }
     const batch: MetricBatch = { type: 'metrics', startTime: hrTimeFromMs(this.windowStart), endTime: hrTimeFromMs(now), points };
     this.window = new Map();
+    this.epoch++;
     this.windowStart = now;
     return batch;
   }
