@@ -112,6 +112,8 @@ struct Consumer {
   std::atomic<bool> running{false};
   int poll_ms = 50;
   size_t reserve_bytes = 256 * 1024;
+  // While JS is busy, records gather here (then the kernel ring fills and counts its drops).
+  size_t max_pending_bytes = 128u << 20;
   Chunk pending;
   Napi::Promise::Deferred* stopped = nullptr;  // resolved once the thread has handed over all
   bool orphaned = false;  // closed by force: the finalizer frees it
@@ -134,34 +136,45 @@ void DeliverChunk(Napi::Env env, Napi::Function cb, Chunk* chunk) {
   cb.Call({buf});
 }
 
-// Hand the records gathered so far to JS. Blocks while JS is behind (a bounded queue):
-// the ring then fills up and the kernel counts what it cannot store.
-bool Flush(Consumer* c) {
-  if (c->pending.empty()) return true;
+// Hands the records gathered so far to JS without waiting: when JS is busy (the queue is
+// full), they stay in `pending` and the loop goes on draining the kernel ring into it, so
+// that a busy event loop costs memory here rather than drops in the kernel. `block` is for
+// the last hand-over at stop, when JS is waiting for it.
+enum class Handed { kYes, kLater, kClosing };
+
+Handed Flush(Consumer* c, bool block) {
+  if (c->pending.empty()) return Handed::kYes;
   auto* chunk = new Chunk();
   chunk->swap(c->pending);
-  c->pending.reserve(c->reserve_bytes);
-  napi_status st = c->tsfn.BlockingCall(chunk, DeliverChunk);
-  if (st != napi_ok) {
-    delete chunk;
-    return false;
+  napi_status st = block ? c->tsfn.BlockingCall(chunk, DeliverChunk) : c->tsfn.NonBlockingCall(chunk, DeliverChunk);
+  if (st == napi_ok) {
+    c->pending.reserve(c->reserve_bytes);
+    return Handed::kYes;
   }
-  return true;
+  chunk->swap(c->pending);
+  delete chunk;
+  return st == napi_queue_full ? Handed::kLater : Handed::kClosing;
 }
 
 void ConsumeLoop(Consumer* c) {
   while (!c->stop.load(std::memory_order_relaxed)) {
+    if (c->pending.size() >= c->max_pending_bytes) {
+      // JS is far behind: stop draining; the kernel ring absorbs, then counts drops.
+      if (Flush(c, false) == Handed::kClosing) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      continue;
+    }
     // Producers may skip the wake-up (wakeup_bytes): a timed-out poll consumes nothing,
     // so consume explicitly after every poll.
     int n = ring_buffer__poll(c->rb, c->poll_ms);
     if (n < 0 && n != -EINTR) break;
     if (n == 0) n = ring_buffer__consume(c->rb);
     if (n < 0 && n != -EINTR) break;
-    if (!Flush(c)) return;
+    if (Flush(c, false) == Handed::kClosing) return;
   }
   // Graceful stop: what the kernel wrote before the programs were detached still arrives.
   ring_buffer__consume(c->rb);
-  if (Flush(c)) c->tsfn.Release();
+  if (Flush(c, true) == Handed::kYes) c->tsfn.Release();
 }
 
 // ---------- the tracer ----------
@@ -261,8 +274,11 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     if (!info[0].IsFunction()) throw Napi::TypeError::New(env, "start(onChunk, options)");
     auto* c = new Consumer();
     if (info[1].IsObject()) {
-      Napi::Value v = info[1].As<Napi::Object>().Get("pollMs");
+      Napi::Object o = info[1].As<Napi::Object>();
+      Napi::Value v = o.Get("pollMs");
       if (v.IsNumber()) c->poll_ms = std::max(1, v.As<Napi::Number>().Int32Value());
+      Napi::Value m = o.Get("maxPendingBytes");
+      if (m.IsNumber()) c->max_pending_bytes = std::max<size_t>(1 << 20, (size_t)m.As<Napi::Number>().DoubleValue());
     }
     c->pending.reserve(c->reserve_bytes);
     errno = 0;
@@ -273,7 +289,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       ThrowBpfError(env, "ring_buffer__new", err ? err : EINVAL);
     }
     c->tsfn = Napi::ThreadSafeFunction::New(
-        env, info[0].As<Napi::Function>(), "tcpotel-ring", 64, 1, c,
+        env, info[0].As<Napi::Function>(), "tcpotel-ring", 4, 1, c,
         [](Napi::Env, Consumer* cc) {
           // Runs on the JS thread once the consumer has released (or close() aborted) the function.
           if (cc->thread.joinable()) cc->thread.join();

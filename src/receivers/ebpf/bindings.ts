@@ -58,7 +58,7 @@ export interface ProgramInfo {
 export interface NativeTracer {
   load(): void;
   attach(): void;
-  start(onChunk: (records: Buffer) => void, options: { pollMs: number }): void;
+  start(onChunk: (records: Buffer) => void, options: { pollMs: number; maxPendingBytes?: number }): void;
   /** Detaches every program, then resolves once every record has been handed to onChunk. */
   stop(): Promise<void>;
   iterate(mode: number): Buffer;

@@ -17,6 +17,8 @@ export const ebpfConfigSchema = z
     sample_interval: duration(),
     /** How long the consumer waits for the kernel before looking anyway. */
     poll_interval: duration().refine((ms) => ms >= 1 && ms <= 1000, { message: 'poll_interval must be between 1ms and 1s' }),
+    /** Records held in user space while the pipeline is busy, before the kernel ring takes over. */
+    user_buffer_size: byteSize().refine((n) => n >= 1 << 20, { message: 'user_buffer_size must be at least 1MiB' }),
     /** Wake the consumer only once this much is waiting (0: on every event). */
     wakeup_batch: byteSize(),
     /** Where eBPF cannot run here (privileges, BTF, kernel): poll sock_diag instead, or fail. */
@@ -44,6 +46,7 @@ export function defaultEbpfConfig() {
     snapshot: true,
     sample_interval: '10s',
     poll_interval: '50ms',
+    user_buffer_size: '128MiB',
     wakeup_batch: '64KiB',
     fallback: 'sockdiag',
     filter: { ports: [] as number[], family: 'any', pid: 0 },

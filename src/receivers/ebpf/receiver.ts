@@ -100,7 +100,7 @@ export class EbpfReceiver implements Receiver {
     }
     this.registerTelemetry(tracer);
     this.ctx.logger.info({ plan: choice.plan, programs: tracer.programs().map((p) => p.name) }, 'ebpf receiver attached');
-    tracer.start((records) => this.onRecords(records), { pollMs: this.config.poll_interval });
+    tracer.start((records) => this.onRecords(records), { pollMs: this.config.poll_interval, maxPendingBytes: this.config.user_buffer_size });
 
     if (choice.programs.iter_tcp) {
       if (this.config.snapshot) this.iterate(ITER_MODE.SNAPSHOT);
