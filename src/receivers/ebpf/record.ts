@@ -2,7 +2,7 @@
  * Decoder of `struct tcpotel_event` (bpf/tcpotel.h), the packed records the kernel writes.
  * The layout test compares these offsets with what the C compiler produced.
  */
-import type { Direction, EventKind, TcpEvent } from '../../core/events.js';
+import type { AttributeValue, Direction, EventKind, ResetDirection, TcpEvent, TcpState } from '../../core/events.js';
 import { EVENT_KINDS, TCP_STATES, tcpStateName } from '../../core/events.js';
 
 export const RECORD_SIZE = 152;
@@ -90,8 +90,8 @@ class WordsCache {
   }
 }
 
-const v4Cache = new WordsCache(1, 4096);
-const v6Cache = new WordsCache(4, 2048);
+const v4Cache = new WordsCache(1, 65536);
+const v6Cache = new WordsCache(4, 16384);
 const commCache = new WordsCache(4, 1024);
 
 export function formatIPv4(buf: Buffer, off: number): string {
@@ -149,60 +149,190 @@ const RECORD_HALVES = RECORD_SIZE >> 1;
 const W = Object.fromEntries(Object.entries(OFFSETS).map(([k, v]) => [k, v >> 2])) as Record<keyof typeof OFFSETS, number>;
 const H = Object.fromEntries(Object.entries(OFFSETS).map(([k, v]) => [k, v >> 1])) as Record<keyof typeof OFFSETS, number>;
 
-function decodeAt(buf: Buffer, w: Uint32Array, h: Uint16Array, i: number): TcpEvent | undefined {
-  const off = i * RECORD_SIZE;
-  const kind = KIND_BY_CODE[buf[off + OFFSETS.kind]!];
-  if (kind === undefined) return undefined;
-  const b = i * RECORD_WORDS;
-  const hb = i * RECORD_HALVES;
-  const family = buf[off + OFFSETS.family] === 6 ? 6 : 4;
-  const flags = h[hb + H.flags]!;
-  let localAddress: string;
-  let remoteAddress: string;
-  if (family === 6) {
-    localAddress = v6Cache.get(w, b + 24, buf, off + OFFSETS.saddr, formatIPv6);
-    remoteAddress = v6Cache.get(w, b + 28, buf, off + OFFSETS.daddr, formatIPv6);
-  } else {
-    localAddress = v4Cache.get(w, b + 24, buf, off + OFFSETS.saddr, formatIPv4);
-    remoteAddress = v4Cache.get(w, b + 28, buf, off + OFFSETS.daddr, formatIPv4);
+/** A chunk of records and its 32- and 16-bit views. */
+interface Chunk {
+  b: Buffer;
+  w: Uint32Array;
+  h: Uint16Array;
+}
+
+/**
+ * A connection event read in place from its chunk of kernel records: creating one costs
+ * a small object, and each field is decoded when read (strings once). Every pipeline stage
+ * sees an ordinary TcpEvent; `copyEvent` (or JSON) turns it into a plain object.
+ */
+class RecordEvent implements TcpEvent {
+  attributes?: Record<string, AttributeValue | undefined> = undefined;
+  private local: string | undefined = undefined;
+  private remote: string | undefined = undefined;
+  private name: string | undefined = undefined;
+  private readonly b: number;
+  private readonly hb: number;
+
+  constructor(
+    private readonly c: Chunk,
+    private readonly off: number,
+    readonly kind: EventKind,
+  ) {
+    this.b = off >> 2;
+    this.hb = off >> 1;
   }
-  return {
-    kind,
-    timeNs: w[b + W.ts_ns + 1]! * TWO_32 + w[b + W.ts_ns]!,
-    socketId: w[b + W.cookie + 1]! * TWO_32 + w[b + W.cookie]!,
-    family,
-    localAddress,
-    localPort: h[hb + H.sport]!,
-    remoteAddress,
-    remotePort: h[hb + H.dport]!,
-    direction: directionOf(flags),
-    pid: w[b + W.pid]!,
-    tid: w[b + W.tid]!,
-    comm: buf[off + OFFSETS.comm] === 0 ? '' : commCache.get(w, b + 34, buf, off + OFFSETS.comm, readComm),
-    cgroupId: w[b + W.cgroup_id + 1]! * TWO_32 + w[b + W.cgroup_id]!,
-    netns: w[b + W.netns]!,
-    durationNs: w[b + W.duration_ns + 1]! * TWO_32 + w[b + W.duration_ns]!,
-    bytesSent: w[b + W.bytes_acked + 1]! * TWO_32 + w[b + W.bytes_acked]!,
-    bytesReceived: w[b + W.bytes_received + 1]! * TWO_32 + w[b + W.bytes_received]!,
-    bytesRetransmitted: w[b + W.bytes_retrans + 1]! * TWO_32 + w[b + W.bytes_retrans]!,
-    handshakeNs: w[b + W.handshake_ns + 1]! * TWO_32 + w[b + W.handshake_ns]!,
-    segmentsIn: w[b + W.segs_in]!,
-    segmentsOut: w[b + W.segs_out]!,
-    retransmits: w[b + W.total_retrans]!,
-    srttUs: w[b + W.srtt_us]!,
-    oldState: tcpStateName(buf[off + OFFSETS.oldstate]!),
-    newState: tcpStateName(buf[off + OFFSETS.newstate]!),
-    errno: h[hb + H.error]!,
-    reset: kind === 'reset' ? (flags & FLAG.RST_RECV ? 'received' : 'sent') : undefined,
-    preexisting: (flags & FLAG.PREEXISTING) !== 0,
-    resetSent: (flags & FLAG.RST_SENT) !== 0,
-    resetReceived: (flags & FLAG.RST_RECV) !== 0,
-    flags,
+
+  private u64(word: number): number {
+    const w = this.c.w;
+    return w[this.b + word + 1]! * TWO_32 + w[this.b + word]!;
+  }
+  get timeNs(): number {
+    return this.u64(W.ts_ns);
+  }
+  get socketId(): number {
+    return this.u64(W.cookie);
+  }
+  get family(): 4 | 6 {
+    return this.c.b[this.off + OFFSETS.family] === 6 ? 6 : 4;
+  }
+  get localAddress(): string {
+    return (this.local ??= this.address(W.saddr, OFFSETS.saddr));
+  }
+  get remoteAddress(): string {
+    return (this.remote ??= this.address(W.daddr, OFFSETS.daddr));
+  }
+  private address(word: number, byte: number): string {
+    const { b, w } = this.c;
+    return this.family === 6 ? v6Cache.get(w, this.b + word, b, this.off + byte, formatIPv6) : v4Cache.get(w, this.b + word, b, this.off + byte, formatIPv4);
+  }
+  get localPort(): number {
+    return this.c.h[this.hb + H.sport]!;
+  }
+  get remotePort(): number {
+    return this.c.h[this.hb + H.dport]!;
+  }
+  get flags(): number {
+    return this.c.h[this.hb + H.flags]!;
+  }
+  get direction(): Direction {
+    return directionOf(this.flags);
+  }
+  get pid(): number {
+    return this.c.w[this.b + W.pid]!;
+  }
+  get tid(): number {
+    return this.c.w[this.b + W.tid]!;
+  }
+  get comm(): string {
+    if (this.name === undefined) {
+      const { b, w } = this.c;
+      this.name = b[this.off + OFFSETS.comm] === 0 ? '' : commCache.get(w, this.b + W.comm, b, this.off + OFFSETS.comm, readComm);
+    }
+    return this.name;
+  }
+  get cgroupId(): number {
+    return this.u64(W.cgroup_id);
+  }
+  get netns(): number {
+    return this.c.w[this.b + W.netns]!;
+  }
+  get durationNs(): number {
+    return this.u64(W.duration_ns);
+  }
+  get bytesSent(): number {
+    return this.u64(W.bytes_acked);
+  }
+  get bytesReceived(): number {
+    return this.u64(W.bytes_received);
+  }
+  get bytesRetransmitted(): number {
+    return this.u64(W.bytes_retrans);
+  }
+  get handshakeNs(): number {
+    return this.u64(W.handshake_ns);
+  }
+  get segmentsIn(): number {
+    return this.c.w[this.b + W.segs_in]!;
+  }
+  get segmentsOut(): number {
+    return this.c.w[this.b + W.segs_out]!;
+  }
+  get retransmits(): number {
+    return this.c.w[this.b + W.total_retrans]!;
+  }
+  get srttUs(): number {
+    return this.c.w[this.b + W.srtt_us]!;
+  }
+  get oldState(): TcpState {
+    return tcpStateName(this.c.b[this.off + OFFSETS.oldstate]!);
+  }
+  get newState(): TcpState {
+    return tcpStateName(this.c.b[this.off + OFFSETS.newstate]!);
+  }
+  get errno(): number {
+    return this.c.h[this.hb + H.error]!;
+  }
+  get reset(): ResetDirection | undefined {
+    return this.kind === 'reset' ? (this.flags & FLAG.RST_RECV ? 'received' : 'sent') : undefined;
+  }
+  get preexisting(): boolean {
+    return (this.flags & FLAG.PREEXISTING) !== 0;
+  }
+  get resetSent(): boolean {
+    return (this.flags & FLAG.RST_SENT) !== 0;
+  }
+  get resetReceived(): boolean {
+    return (this.flags & FLAG.RST_RECV) !== 0;
+  }
+  /** JSON (recordings, logs) and deep comparisons see a plain event. */
+  toJSON(): TcpEvent {
+    return toPlainEvent(this);
+  }
+}
+
+/** A plain-object copy of any TcpEvent. */
+export function toPlainEvent(e: TcpEvent): TcpEvent {
+  const out: TcpEvent = {
+    kind: e.kind,
+    timeNs: e.timeNs,
+    socketId: e.socketId,
+    family: e.family,
+    localAddress: e.localAddress,
+    localPort: e.localPort,
+    remoteAddress: e.remoteAddress,
+    remotePort: e.remotePort,
+    direction: e.direction,
+    pid: e.pid,
+    tid: e.tid,
+    comm: e.comm,
+    cgroupId: e.cgroupId,
+    netns: e.netns,
+    durationNs: e.durationNs,
+    bytesSent: e.bytesSent,
+    bytesReceived: e.bytesReceived,
+    bytesRetransmitted: e.bytesRetransmitted,
+    handshakeNs: e.handshakeNs,
+    segmentsIn: e.segmentsIn,
+    segmentsOut: e.segmentsOut,
+    retransmits: e.retransmits,
+    srttUs: e.srttUs,
+    oldState: e.oldState,
+    newState: e.newState,
+    errno: e.errno,
+    reset: e.reset,
+    preexisting: e.preexisting,
+    resetSent: e.resetSent,
+    resetReceived: e.resetReceived,
+    flags: e.flags,
   };
+  if (e.attributes !== undefined) out.attributes = e.attributes;
+  return out;
+}
+
+function decodeAt(c: Chunk, i: number): TcpEvent | undefined {
+  const off = i * RECORD_SIZE;
+  const kind = KIND_BY_CODE[c.b[off + OFFSETS.kind]!];
+  return kind === undefined ? undefined : new RecordEvent(c, off, kind);
 }
 
 /** 32- and 16-bit views of whole records; copies when the Buffer is not 4-byte aligned. */
-function views(buf: Buffer, n: number): { b: Buffer; w: Uint32Array; h: Uint16Array } {
+function views(buf: Buffer, n: number): Chunk {
   let b = buf;
   if (buf.byteOffset & 3) {
     b = Buffer.allocUnsafeSlow(n * RECORD_SIZE);
@@ -215,8 +345,8 @@ function views(buf: Buffer, n: number): { b: Buffer; w: Uint32Array; h: Uint16Ar
 export function decodeRecord(buf: Buffer, off: number): TcpEvent | undefined {
   const one = Buffer.allocUnsafeSlow(RECORD_SIZE);
   buf.copy(one, 0, off, off + RECORD_SIZE);
-  const { b, w, h } = views(one, 1);
-  return decodeAt(b, w, h, 0);
+  const ev = decodeAt(views(one, 1), 0);
+  return ev && toPlainEvent(ev);
 }
 
 export interface DecodeResult {
@@ -233,9 +363,9 @@ export function decodeRecords(buf: Buffer): DecodeResult {
   const events: TcpEvent[] = [];
   let unknown = 0;
   if (n > 0) {
-    const { b, w, h } = views(buf, n);
+    const chunk = views(buf, n);
     for (let i = 0; i < n; i++) {
-      const ev = decodeAt(b, w, h, i);
+      const ev = decodeAt(chunk, i);
       if (ev) events.push(ev);
       else unknown++;
     }
