@@ -16,6 +16,8 @@
 #include <string>
 #include <grp.h>
 #include <linux/capability.h>
+#include <csignal>
+#include <pthread.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -244,7 +246,14 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     Napi::Env env = info.Env();
     RequireOpen(env);
     TakeLog();
-    BPF_CHECK(env, tcpotel_bpf__load(skel_), "load");
+    // The verifier gives up with EAGAIN when a signal is pending for this thread (a
+    // profiler's SIGPROF, a child's SIGCHLD): hold signals while it works.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int err = tcpotel_bpf__load(skel_);
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    BPF_CHECK(env, err, "load");
     return env.Undefined();
   }
 

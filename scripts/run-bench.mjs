@@ -38,7 +38,7 @@ const TCPOTEL = join(ROOT, 'bin', 'tcpotel.js');
 const TCPLIFE = join(ROOT, 'bench', 'peers', 'tcplife.bt');
 const HOLDER_SRC = join(ROOT, 'bench', 'peers', 'holder.c');
 const HOLDER = join(BIN, 'holder');
-const OVERHEAD_YAML = join(ROOT, 'bench', 'pipelines', 'overhead.yaml');
+const OVERHEAD_YAML = [join(ROOT, 'pipelines', 'default.yaml'), join(ROOT, 'bench', 'pipelines', 'overhead.yaml')];
 const MEMORY_YAML = join(ROOT, 'bench', 'pipelines', 'memory.yaml');
 const PIPELINE_JS = join(ROOT, 'dist', 'bench', 'pipeline-throughput.js');
 const CAPS_JS = join(ROOT, 'dist', 'bench', 'memory-caps.js');
@@ -525,7 +525,8 @@ function preflight() {
 
 async function startTcpotel(config, port, label, attempt = 1) {
   const started = performance.now();
-  const p = startProcess('node', [TCPOTEL, 'run', '--config', config, '--log-level', 'info'], {
+  const configs = (Array.isArray(config) ? config : [config]).flatMap((c) => ['--config', c]);
+  const p = startProcess('node', [TCPOTEL, 'run', ...configs, '--log-level', 'info'], {
     env: { ...process.env, TCPOTEL_BENCH_PROM_PORT: String(port) },
   });
   try {

@@ -23,72 +23,80 @@ import type { TcpEvent } from '../../src/core/events.js';
 
 const quiet = { snapshot: false, sample_interval: 0 };
 
+/** N connections of K bytes out and M back: exact opens, closes, bytes, tuples and owners. */
+async function exactTraffic(family: 4 | 6, addr: string, overrides: Record<string, unknown> = {}): Promise<void> {
+  const N = 7;
+  const K = 1234;
+  const M = 56789;
+  const r = await startEbpf({ ...quiet, ...overrides });
+  try {
+    const server = await startServer(['--addr', addr, '--port', '0', '--expect', String(K), '--reply', String(M), '--count', String(N)]);
+    const client = await runClient(['--addr', addr, '--port', String(server.port), '--count', String(N), '--send', String(K), '--expect', String(M)]);
+    assert.equal(client.code, 0, client.stderr);
+    assert.equal((await server.done).code, 0);
+    const closes = () => r.onPorts(server.port).filter((e) => e.kind === 'close');
+    await waitUntil(() => closes().length >= 2 * N, 5000, `${2 * N} close events`);
+    await sleep(200); // nothing more may arrive
+    const evs = r.onPorts(server.port);
+    const of = (kind: string, dir: string) => evs.filter((e) => e.kind === kind && e.direction === dir);
+
+    assert.equal(of('open', 'outbound').length, N, 'client-side opens');
+    assert.equal(of('open', 'inbound').length, N, 'server-side opens');
+    assert.equal(of('close', 'outbound').length, N, 'client-side closes');
+    assert.equal(of('close', 'inbound').length, N, 'server-side closes');
+    assert.equal(evs.filter((e) => e.kind === 'failed').length, 0);
+
+    for (const e of [...of('open', 'outbound'), ...of('close', 'outbound')]) {
+      assert.equal(e.family, family);
+      assert.equal(e.localAddress, addr);
+      assert.equal(e.remoteAddress, addr);
+      assert.equal(e.remotePort, server.port);
+      assert.equal(e.pid, client.pid, `client ${e.kind} pid`);
+      assert.equal(e.comm, 'tp-client');
+      assert.ok(e.handshakeNs > 0, 'handshake duration');
+    }
+    for (const e of [...of('open', 'inbound'), ...of('close', 'inbound')]) {
+      assert.equal(e.family, family);
+      assert.equal(e.localAddress, addr);
+      assert.equal(e.localPort, server.port);
+      assert.equal(e.pid, server.pid, `server ${e.kind} pid`);
+      assert.equal(e.comm, 'tp-server');
+      assert.ok(e.handshakeNs > 0, 'handshake duration');
+    }
+    for (const e of of('close', 'outbound')) {
+      assert.equal(e.bytesSent, K, 'client sent K');
+      assert.equal(e.bytesReceived, M, 'client received M');
+      assert.ok(e.durationNs >= e.handshakeNs, 'lifetime covers the handshake');
+    }
+    for (const e of of('close', 'inbound')) {
+      assert.equal(e.bytesSent, M, 'server sent M');
+      assert.equal(e.bytesReceived, K, 'server received K');
+    }
+    // Both ends of each connection: the client's local port is the server side's remote port.
+    const clientPorts = of('close', 'outbound').map((e) => e.localPort).sort();
+    const serverPeers = of('close', 'inbound').map((e) => e.remotePort).sort();
+    assert.deepEqual(clientPorts, serverPeers);
+    assert.equal(new Set(clientPorts).size, N);
+    // One socket id per connection end, shared by its open and close.
+    for (const c of [...of('close', 'outbound'), ...of('close', 'inbound')]) {
+      assert.equal(evs.filter((e) => e.kind === 'open' && e.socketId === c.socketId).length, 1);
+    }
+  } finally {
+    await r.stop();
+  }
+}
+
 for (const [family, addr] of [
   [4, '127.0.0.1'],
   [6, '::1'],
 ] as const) {
-  test(`IPv${family}: N connections of K bytes out and M back give exact opens, closes, bytes, tuples and owners`, async () => {
-    const N = 7;
-    const K = 1234;
-    const M = 56789;
-    const r = await startEbpf(quiet);
-    try {
-      const server = await startServer(['--addr', addr, '--port', '0', '--expect', String(K), '--reply', String(M), '--count', String(N)]);
-      const client = await runClient(['--addr', addr, '--port', String(server.port), '--count', String(N), '--send', String(K), '--expect', String(M)]);
-      assert.equal(client.code, 0, client.stderr);
-      assert.equal((await server.done).code, 0);
-      const closes = () => r.onPorts(server.port).filter((e) => e.kind === 'close');
-      await waitUntil(() => closes().length >= 2 * N, 5000, `${2 * N} close events`);
-      await sleep(200); // nothing more may arrive
-      const evs = r.onPorts(server.port);
-      const of = (kind: string, dir: string) => evs.filter((e) => e.kind === kind && e.direction === dir);
-
-      assert.equal(of('open', 'outbound').length, N, 'client-side opens');
-      assert.equal(of('open', 'inbound').length, N, 'server-side opens');
-      assert.equal(of('close', 'outbound').length, N, 'client-side closes');
-      assert.equal(of('close', 'inbound').length, N, 'server-side closes');
-      assert.equal(evs.filter((e) => e.kind === 'failed').length, 0);
-
-      for (const e of [...of('open', 'outbound'), ...of('close', 'outbound')]) {
-        assert.equal(e.family, family);
-        assert.equal(e.localAddress, addr);
-        assert.equal(e.remoteAddress, addr);
-        assert.equal(e.remotePort, server.port);
-        assert.equal(e.pid, client.pid, `client ${e.kind} pid`);
-        assert.equal(e.comm, 'tp-client');
-        assert.ok(e.handshakeNs > 0, 'handshake duration');
-      }
-      for (const e of [...of('open', 'inbound'), ...of('close', 'inbound')]) {
-        assert.equal(e.family, family);
-        assert.equal(e.localAddress, addr);
-        assert.equal(e.localPort, server.port);
-        assert.equal(e.pid, server.pid, `server ${e.kind} pid`);
-        assert.equal(e.comm, 'tp-server');
-        assert.ok(e.handshakeNs > 0, 'handshake duration');
-      }
-      for (const e of of('close', 'outbound')) {
-        assert.equal(e.bytesSent, K, 'client sent K');
-        assert.equal(e.bytesReceived, M, 'client received M');
-        assert.ok(e.durationNs >= e.handshakeNs, 'lifetime covers the handshake');
-      }
-      for (const e of of('close', 'inbound')) {
-        assert.equal(e.bytesSent, M, 'server sent M');
-        assert.equal(e.bytesReceived, K, 'server received K');
-      }
-      // Both ends of each connection: the client's local port is the server side's remote port.
-      const clientPorts = of('close', 'outbound').map((e) => e.localPort).sort();
-      const serverPeers = of('close', 'inbound').map((e) => e.remotePort).sort();
-      assert.deepEqual(clientPorts, serverPeers);
-      assert.equal(new Set(clientPorts).size, N);
-      // One socket id per connection end, shared by its open and close.
-      for (const c of [...of('close', 'outbound'), ...of('close', 'inbound')]) {
-        assert.equal(evs.filter((e) => e.kind === 'open' && e.socketId === c.socketId).length, 1);
-      }
-    } finally {
-      await r.stop();
-    }
-  });
+  test(`IPv${family}: N connections of K bytes out and M back give exact opens, closes, bytes, tuples and owners`, () => exactTraffic(family, addr));
 }
+
+test('the twin programs (raw_tp state changes, accept through the raw sys_exit tracepoint) report the same', async () => {
+  await exactTraffic(4, '127.0.0.1', { hooks: { state: 'raw_tp', accept: 'sys_exit' } });
+  await exactTraffic(6, '::1', { hooks: { state: 'raw_tp', accept: 'sys_exit' } });
+});
 
 async function closedPort(host: string): Promise<number> {
   const s = createServer();

@@ -21,6 +21,11 @@ export const ebpfConfigSchema = z
     user_buffer_size: byteSize().refine((n) => n >= 1 << 20, { message: 'user_buffer_size must be at least 1MiB' }),
     /** Wake the consumer only once this much is waiting (0: on every event). */
     wakeup_batch: byteSize(),
+    /** Which twin programs to use; auto chooses what this kernel supports. */
+    hooks: z.strictObject({
+      state: z.enum(['auto', 'tp_btf', 'raw_tp']),
+      accept: z.enum(['auto', 'tracepoint', 'sys_exit', 'none']),
+    }),
     /** Where eBPF cannot run here (privileges, BTF, kernel): poll sock_diag instead, or fail. */
     fallback: z.enum(['sockdiag', 'none']),
     /** Filters applied in the kernel, before anything is copied out. */
@@ -48,6 +53,7 @@ export function defaultEbpfConfig() {
     poll_interval: '50ms',
     user_buffer_size: '128MiB',
     wakeup_batch: '64KiB',
+    hooks: { state: 'auto', accept: 'auto' },
     fallback: 'sockdiag',
     filter: { ports: [] as number[], family: 'any', pid: 0 },
   };

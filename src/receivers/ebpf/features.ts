@@ -159,8 +159,22 @@ export interface ProgramChoice {
 }
 
 /** Chooses between twin programs. Throws a SetupError when the essentials are missing. */
-export function choosePrograms(report: FeatureReport, opts: { iterators: boolean }): ProgramChoice {
-  const { hooks } = report;
+export interface HookPreferences {
+  /** auto: tp_btf where it loads, else raw_tp. */
+  state?: 'auto' | 'tp_btf' | 'raw_tp';
+  /** auto: the syscall tracepoints where tracefs allows, else tp_btf sys_exit. */
+  accept?: 'auto' | 'tracepoint' | 'sys_exit' | 'none';
+}
+
+export function choosePrograms(report: FeatureReport, opts: { iterators: boolean; prefer?: HookPreferences }): ProgramChoice {
+  const prefer = opts.prefer ?? {};
+  // A preference makes the other twin unavailable; a preferred twin that does not work
+  // fails with the usual message.
+  const hooks = { ...report.hooks };
+  const off = (h: HookReport, why: string): HookReport => ({ ...h, ok: false, detail: why });
+  if (prefer.state === 'raw_tp') hooks.tp_btf = off(hooks.tp_btf, 'not chosen (hooks::state: raw_tp)');
+  if (prefer.state === 'tp_btf') hooks.raw_tp = off(hooks.raw_tp, 'not chosen (hooks::state: tp_btf)');
+  if (prefer.accept === 'sys_exit' || prefer.accept === 'none') hooks.syscall_tracepoint = off(hooks.syscall_tracepoint, `not chosen (hooks::accept: ${prefer.accept})`);
   if (!report.privileges.canTrace) {
     throw new SetupError(
       'the eBPF receiver needs privileges to load BPF programs',
@@ -203,10 +217,14 @@ export function choosePrograms(report: FeatureReport, opts: { iterators: boolean
     accept = 'tracepoint syscalls:sys_exit_accept4 and sys_exit_accept';
     programs.tp_sys_exit_accept4 = true;
     programs.tp_sys_exit_accept = true;
-  } else if (hooks.tp_btf.ok) {
+  } else if (prefer.accept === 'none') {
+    accept = 'none (hooks::accept: none): accepted connections carry their listener’s owner';
+  } else if (report.hooks.tp_btf.ok) {
     accept = 'tp_btf sys_exit, filtered by syscall number';
     programs.btf_sys_exit = true;
-    warnings.push(`syscall tracepoints are unavailable (${hooks.syscall_tracepoint.detail}): watching every syscall exit instead, which costs more`);
+    if (prefer.accept !== 'sys_exit') {
+      warnings.push(`syscall tracepoints are unavailable (${hooks.syscall_tracepoint.detail}): watching every syscall exit instead, which costs more`);
+    }
   } else {
     accept = 'none: accepted connections carry their listener’s owner';
     warnings.push('no accept hook: accepted connections are attributed to the process that listens');

@@ -74,7 +74,7 @@ export class EbpfReceiver implements Receiver {
   private async startEbpf(): Promise<void> {
     const report = probeFeatures({ hooks: ['tp_btf', 'raw_tp', 'syscall_tracepoint', 'iter_tcp', 'iter_task_file', 'ringbuf'] });
     const iterators = this.config.snapshot || this.config.sample_interval > 0;
-    const choice = choosePrograms(report, { iterators });
+    const choice = choosePrograms(report, { iterators, prefer: this.config.hooks });
     this.choice = choice;
     for (const w of choice.warnings) this.ctx.logger.warn(w);
     const { filter } = this.config;

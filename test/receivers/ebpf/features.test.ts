@@ -85,3 +85,16 @@ test('kernel versions', () => {
   assert.equal(kernelVersion('5.8.0').ok, true);
   assert.equal(kernelVersion('5.7.19').ok, false);
 });
+
+test('hooks preferences choose a twin even where both work', () => {
+  const raw = choosePrograms(report(), { iterators: false, prefer: { state: 'raw_tp', accept: 'sys_exit' } });
+  assert.ok(raw.programs.raw_inet_sock_set_state && raw.programs.btf_sys_exit);
+  assert.equal(raw.programs.btf_inet_sock_set_state, undefined);
+  assert.equal(raw.programs.tp_sys_exit_accept4, undefined);
+  assert.deepEqual(raw.warnings.filter((w) => /every syscall exit/.test(w)), [], 'a chosen sys_exit is not warned about');
+  const none = choosePrograms(report(), { iterators: false, prefer: { accept: 'none' } });
+  assert.equal(none.programs.btf_sys_exit, undefined);
+  assert.equal(none.programs.tp_sys_exit_accept4, undefined);
+  const e = setupError(() => choosePrograms(report({ hooks: { tp_btf: false } }), { iterators: false, prefer: { state: 'tp_btf' } }));
+  assert.match(e.message, /neither tp_btf nor raw_tp/);
+});
