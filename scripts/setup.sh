@@ -20,6 +20,7 @@ declare -A NEED=(
   [tmux]=/usr/bin/tmux
   [prometheus]=/usr/bin/prometheus
   [bpftrace]=/usr/bin/bpftrace
+  [openssl]=/usr/bin/openssl
 )
 # From bookworm-backports: the official OTLP .proto files for the test receiver.
 BACKPORTS_NEED=(opentelemetry-proto)
