@@ -4,7 +4,7 @@ import type { Batch, ComponentContext } from '../../core/component.js';
 import type { AttributeValue, TcpEvent } from '../../core/events.js';
 import { seriesKey, type Attributes, type MetricPoint } from '../../core/metrics.js';
 import { ATTR, eventAttribute, eventAttributes } from '../../semconv/attributes.js';
-import { copyEvent } from '../shared/copy-event.js';
+import { copyEvent } from '../../core/events.js';
 import type { AttributeAction, AttributesConfig } from './config.js';
 
 /** What an action does, decided once. */

@@ -2,7 +2,7 @@ import { filter, map, type OperatorFunction } from 'rxjs';
 import { SELF_METRICS_DEFS } from '../../semconv/metrics.js';
 import type { Batch, ComponentContext } from '../../core/component.js';
 import type { AttributeValue, TcpEvent } from '../../core/events.js';
-import { copyEvent } from '../shared/copy-event.js';
+import { copyEvent } from '../../core/events.js';
 import { TtlCache } from './cache.js';
 import type { ProcessConfig } from './config.js';
 import { readProcessInfo, UserNames } from './procfs.js';

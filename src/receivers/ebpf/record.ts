@@ -3,7 +3,7 @@
  * The layout test compares these offsets with what the C compiler produced.
  */
 import type { AttributeValue, Direction, EventKind, ResetDirection, TcpEvent, TcpState } from '../../core/events.js';
-import { EVENT_KINDS, TCP_STATES, tcpStateName } from '../../core/events.js';
+import { EVENT_KINDS, TCP_STATES, copyEvent, tcpStateName } from '../../core/events.js';
 
 export const RECORD_SIZE = 152;
 
@@ -282,47 +282,8 @@ class RecordEvent implements TcpEvent {
   }
   /** JSON (recordings, logs) and deep comparisons see a plain event. */
   toJSON(): TcpEvent {
-    return toPlainEvent(this);
+    return copyEvent(this);
   }
-}
-
-/** A plain-object copy of any TcpEvent. */
-export function toPlainEvent(e: TcpEvent): TcpEvent {
-  const out: TcpEvent = {
-    kind: e.kind,
-    timeNs: e.timeNs,
-    socketId: e.socketId,
-    family: e.family,
-    localAddress: e.localAddress,
-    localPort: e.localPort,
-    remoteAddress: e.remoteAddress,
-    remotePort: e.remotePort,
-    direction: e.direction,
-    pid: e.pid,
-    tid: e.tid,
-    comm: e.comm,
-    cgroupId: e.cgroupId,
-    netns: e.netns,
-    durationNs: e.durationNs,
-    bytesSent: e.bytesSent,
-    bytesReceived: e.bytesReceived,
-    bytesRetransmitted: e.bytesRetransmitted,
-    handshakeNs: e.handshakeNs,
-    segmentsIn: e.segmentsIn,
-    segmentsOut: e.segmentsOut,
-    retransmits: e.retransmits,
-    srttUs: e.srttUs,
-    oldState: e.oldState,
-    newState: e.newState,
-    errno: e.errno,
-    reset: e.reset,
-    preexisting: e.preexisting,
-    resetSent: e.resetSent,
-    resetReceived: e.resetReceived,
-    flags: e.flags,
-  };
-  if (e.attributes !== undefined) out.attributes = e.attributes;
-  return out;
 }
 
 function decodeAt(c: Chunk, i: number): TcpEvent | undefined {
@@ -346,7 +307,7 @@ export function decodeRecord(buf: Buffer, off: number): TcpEvent | undefined {
   const one = Buffer.allocUnsafeSlow(RECORD_SIZE);
   buf.copy(one, 0, off, off + RECORD_SIZE);
   const ev = decodeAt(views(one, 1), 0);
-  return ev && toPlainEvent(ev);
+  return ev && copyEvent(ev);
 }
 
 export interface DecodeResult {

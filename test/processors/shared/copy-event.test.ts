@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyEvent } from '../../../src/processors/shared/copy-event.js';
+import { copyEvent } from '../../../src/core/events.js';
 import { makeEvent } from '../fixtures.js';
 
 test('copyEvent copies every field and sets the new attributes; reset only when set', () => {
