@@ -5,18 +5,10 @@
  */
 import type { EventKind, TcpEvent } from '../../src/core/events.js';
 import { FLAG, RECORD_SIZE, encodeRecord } from '../../src/receivers/ebpf/record.js';
+import { mulberry32 } from '../../src/processors/sample/hash.js';
 
-/** Deterministic PRNG (mulberry32), so that every run gets the same records. */
-export function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (the sample processor's mulberry32), so that every run gets the same records. */
+export const prng = mulberry32;
 
 /** Service ports the population talks to; 22 is what the benchmark's filter leaves out. */
 export const SERVICE_PORTS = [80, 443, 443, 443, 5432, 6379, 8080, 8443, 9090, 9200, 22];
