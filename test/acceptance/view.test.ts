@@ -111,9 +111,11 @@ test('live view in a terminal: "/" + port shows exact totals and rows for known 
   const rawFile = tempFile('pane.raw', '');
   const t = await traffic();
   const rcFile = tempFile('rc', '');
+  // CI=true as CI machines set it: Ink then paints nothing until it unmounts unless the
+  // view keeps it from seeing that (a live view is what a terminal user wants).
   // The shell notes its pid and, after tcpotel (its child) exits, the exit code: tmux may
   // take a while to reap a dead pane's process.
-  const cmd = `echo $$ > ${pidFile}; ${process.execPath} ${cli} run --config ${DEFAULT} --config ${overlay}; echo $? > ${rcFile}`;
+  const cmd = `echo $$ > ${pidFile}; CI=true ${process.execPath} ${cli} run --config ${DEFAULT} --config ${overlay}; echo $? > ${rcFile}`;
   tmux('new-session', '-d', '-s', session, '-x', '200', '-y', '50', '-c', root, cmd);
   try {
     tmux('set-option', '-w', '-t', session, 'remain-on-exit', 'on');

@@ -81,7 +81,7 @@ export class ViewHub {
       this.starting = (async () => {
         if (this.mode === 'summary') this.renderer = new SummaryRenderer(this, this.write);
         else {
-          const create = this.io.createTty ?? (async (hub: ViewHub) => (await import('./app.js')).startTty(hub));
+          const create = this.io.createTty ?? (async (hub: ViewHub) => (await importTtyApp()).startTty(hub));
           this.renderer = await create(this);
         }
       })();
@@ -174,4 +174,22 @@ export function viewHub(id: string, config: ViewConfig, io?: HubIo): ViewHub {
 /** Hubs in use (for tests). */
 export function activeViewHubs(): ReadonlyMap<string, ViewHub> {
   return hubs;
+}
+
+/**
+ * Imports the Ink app. Ink decides once, when its module is evaluated, whether it runs
+ * "in CI" (the CI or CONTINUOUS_INTEGRATION variable set) and then paints nothing until
+ * it unmounts. The view is only chosen in a terminal (or asked for with mode: tty), where
+ * a live view is what the user wants whatever their environment says; so those variables
+ * are hidden while Ink loads and restored at once.
+ */
+async function importTtyApp(): Promise<typeof import('./app.js')> {
+  const keys = ['CI', 'CONTINUOUS_INTEGRATION'] as const;
+  const saved = keys.map((k) => [k, process.env[k]] as const);
+  for (const k of keys) delete process.env[k];
+  try {
+    return await import('./app.js');
+  } finally {
+    for (const [k, v] of saved) if (v !== undefined) process.env[k] = v;
+  }
 }
