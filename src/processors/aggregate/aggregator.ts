@@ -13,67 +13,74 @@ import { ATTR, eventAttribute } from '../../semconv/attributes.js';
 import { TCP_METRICS } from '../../semconv/metrics.js';
 import type { AggregateConfig } from './config.js';
 import { keyAttributes } from './config.js';
+import { TUPLE_WORDS, tupleWordsHash, type RawTuple } from '../../core/hash.js';
+import { ConnectionTable, EPOCH, OPEN, RECEIVED, RETRANS, ROW, SENT } from './connections.js';
 
-class Histogram {
-  count = 0;
-  sum = 0;
-  min = Infinity;
-  max = -Infinity;
-  readonly counts: number[];
-  constructor(readonly bounds: readonly number[]) {
-    this.counts = new Array<number>(bounds.length + 1).fill(0);
+/** The numeric columns of a series' row in the window's table. */
+const OPENED = 0;
+const CLOSED = 1;
+const ACTIVE = 2;
+const TRANSMIT = 3;
+const RECEIVE = 4;
+const RETRANSMITS = 5;
+const RESETS_SENT = 6;
+const RESETS_RECEIVED = 7;
+const COLUMNS = 8;
+const INITIAL_ROWS = 256;
+
+/**
+ * One histogram per series row, all in one flat array: per row count, sum, min, max and
+ * the bucket counts. A row whose count is 0 has no histogram (nothing recorded).
+ * Flat rows rather than an object and an array per series: with thousands of series the
+ * updates touch one or two cache lines, and the window leaves nothing for the GC.
+ */
+class HistogramTable {
+  readonly bounds: readonly number[];
+  private readonly b: Float64Array;
+  readonly stride: number;
+  data: Float64Array;
+  constructor(bounds: readonly number[], rows: number) {
+    this.bounds = bounds;
+    this.b = Float64Array.from(bounds);
+    this.stride = 4 + bounds.length + 1;
+    this.data = new Float64Array(rows * this.stride);
   }
-  record(v: number): void {
-    this.count++;
-    this.sum += v;
-    if (v < this.min) this.min = v;
-    if (v > this.max) this.max = v;
-    // Buckets are (bound[i-1], bound[i]], as OpenTelemetry's explicit buckets.
-    const b = this.bounds;
-    let lo = 0;
-    let hi = b.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (v <= b[mid]!) hi = mid;
-      else lo = mid + 1;
+  grow(rows: number): void {
+    const d = new Float64Array(rows * this.stride);
+    d.set(this.data);
+    this.data = d;
+  }
+  record(row: number, v: number): void {
+    const d = this.data;
+    const o = row * this.stride;
+    const n = ++d[o]!;
+    d[o + 1] += v;
+    if (n === 1) {
+      d[o + 2] = v;
+      d[o + 3] = v;
+    } else {
+      if (v < d[o + 2]!) d[o + 2] = v;
+      if (v > d[o + 3]!) d[o + 3] = v;
     }
-    this.counts[lo]!++;
+    // Buckets are (bound[i-1], bound[i]], as OpenTelemetry's explicit buckets.
+    const b = this.b;
+    const last = b.length;
+    let i = 0;
+    while (i < last && v > b[i]!) i++;
+    d[o + 4 + i]++;
   }
-}
-
-/** One series' accumulation over the current window. */
-class SeriesWindow {
-  opened = 0;
-  closed = 0;
-  active = 0;
-  transmit = 0;
-  receive = 0;
-  retransmits = 0;
-  resetsSent = 0;
-  resetsReceived = 0;
-  failed?: Map<string, number>;
-  rtt?: Histogram;
-  handshake?: Histogram;
-  duration?: Histogram;
-  constructor(
-    readonly attributes: Attributes,
-    /** The aggregator's key of the series: unique for its attribute values. */
-    readonly key: string,
-  ) {}
-}
-
-interface Connection {
-  /** Its series' key and attributes (shared with the window's series): valid in any window. */
-  series: string;
-  attrs: Attributes;
-  /** Its series in the window numbered `epoch`: no lookup while that window lasts. */
-  win: SeriesWindow | undefined;
-  epoch: number;
-  sent: number;
-  received: number;
-  retrans: number;
-  /** Counted in `active`. */
-  open: boolean;
+  count(row: number): number {
+    return this.data[row * this.stride]!;
+  }
+  /** The row as a point's fields. */
+  read(row: number): { count: number; sum: number; min: number; max: number; bucketCounts: number[] } {
+    const d = this.data;
+    const o = row * this.stride;
+    return { count: d[o]!, sum: d[o + 1]!, min: d[o + 2]!, max: d[o + 3]!, bucketCounts: Array.from(d.subarray(o + 4, o + this.stride)) };
+  }
+  clear(rows: number): void {
+    this.data.fill(0, 0, rows * this.stride);
+  }
 }
 
 export const OVERFLOW_KEY = '\u0000overflow';
@@ -91,17 +98,40 @@ export class Aggregator {
   private readonly fastFiveTuple: boolean;
   /** Tells this key set's series keys from another's in the same exporter. */
   private readonly signature: string;
-  private window = new Map<string, SeriesWindow>();
-  private readonly connections = new Map<number, Connection>();
-  private stateCounts?: StateCounts;
-  /** Window number, for the connections' cached series. */
-  private epoch = 0;
+  /** The current window: series key → row; per row its key and attributes. */
+  private window = new Map<string, number>();
+  private rowKeys: string[] = [];
+  private rowAttrs: Attributes[] = [];
+  private rows = 0;
+  private capacity = INITIAL_ROWS;
+  private counters = new Float64Array(INITIAL_ROWS * COLUMNS);
+  private readonly rtt: HistogramTable;
+  private readonly handshake: HistogramTable;
+  private readonly duration: HistogramTable;
+  /** Failed connects by reason, for the rows that have any. */
+  private failed = new Map<number, Map<string, number>>();
+  private overflowRow = -1;
   /**
-   * Iterator over the tracked connections, oldest first, kept across evictions: V8 leaves
-   * deleted entries at the front of a Map until it rehashes, so a fresh keys().next() per
-   * eviction walks over all of them (quadratic); a live iterator resumes where it was.
+   * Per tracked connection: its row in the window numbered EPOCH (no lookup while that
+   * window lasts), whether it counts in `active`, and the counters already accounted for;
+   * beside them its series' key and attributes (valid in any window).
    */
-  private evictFrom?: IterableIterator<number>;
+  private readonly connections: ConnectionTable<string, Attributes>;
+  private readonly onEvicted = () => this.hooks.evicted(1);
+  private stateCounts?: StateCounts;
+  /** Window number, for the connections' cached rows (from 1: a new connection's 0 is none). */
+  private epoch = 1;
+  /**
+   * Five-tuple keys from raw records: an index from the tuple's words to its row, in
+   * front of the string-keyed window (no key text built for a series already seen in
+   * the window). `index` holds row + 1 (0: empty), `tuples` each indexed row's words.
+   */
+  private index = new Int32Array(INITIAL_ROWS * 2);
+  private indexed = 0;
+  private tuples = new Uint32Array(INITIAL_ROWS * TUPLE_WORDS);
+  private readonly scratch = new Uint32Array(TUPLE_WORDS);
+  /** The series key of the row rowOf() last returned. */
+  private lastKey = '';
   /** Attributes of the key keyOf() last returned, when it had to build them. */
   private lastAttrs: Attributes | undefined;
   private windowStart: number;
@@ -115,6 +145,11 @@ export class Aggregator {
     this.fastFiveTuple = this.keys.join(',') === keyAttributes('five_tuple').join(',');
     this.signature = this.keys.join(',');
     this.windowStart = now;
+    this.connections = new ConnectionTable(config.max_connections);
+    const h = config.histograms;
+    this.rtt = new HistogramTable(h.rtt, INITIAL_ROWS);
+    this.handshake = new HistogramTable(h.handshake, INITIAL_ROWS);
+    this.duration = new HistogramTable(h.duration, INITIAL_ROWS);
   }
 
   /** The series key of an event under the configured key set (allocates only the string). */
@@ -149,169 +184,242 @@ export class Aggregator {
     };
   }
 
-  /** The window's series for key k; created with attrs (else ev's) when new. */
-  private series(k: string, attrs: Attributes | undefined, ev: TcpEvent): SeriesWindow {
-    let s = this.window.get(k);
-    if (s) return s;
-    if (this.window.size >= this.config.max_series) {
+  /** The window's row of an event's series (its key in lastKey). */
+  private rowOf(ev: TcpEvent): number {
+    const raw = ev as TcpEvent & Partial<RawTuple>;
+    if (!this.fastFiveTuple || ev.attributes !== undefined || raw.copyTuple === undefined) {
+      const k = this.keyOf(ev);
+      this.lastKey = k;
+      return this.series(k, undefined, ev);
+    }
+    const sc = this.scratch;
+    raw.copyTuple(sc, 0);
+    const idx = this.index;
+    const mask = idx.length - 1;
+    const t = this.tuples;
+    let i = tupleWordsHash(sc, 0) & mask;
+    for (;;) {
+      const r = idx[i]!;
+      if (r === 0) break;
+      const o = (r - 1) * TUPLE_WORDS;
+      if (t[o] === sc[0] && t[o + 1] === sc[1] && t[o + 5] === sc[5] && t[o + 9] === sc[9] && t[o + 2] === sc[2] && t[o + 3] === sc[3] && t[o + 4] === sc[4] && t[o + 6] === sc[6] && t[o + 7] === sc[7] && t[o + 8] === sc[8]) {
+        this.lastKey = this.rowKeys[r - 1]!;
+        this.lastAttrs = undefined;
+        return r - 1;
+      }
+      i = (i + 1) & mask;
+    }
+    const k = this.keyOf(ev);
+    this.lastKey = k;
+    const row = this.series(k, undefined, ev);
+    if (row !== this.overflowRow) {
+      // (series() may have grown the tables: this.tuples, not t.)
+      this.tuples.set(sc, row * TUPLE_WORDS);
+      idx[i] = row + 1;
+      if (++this.indexed * 2 > idx.length) this.reindex(idx.length * 2);
+    }
+    return row;
+  }
+
+  /** A bigger index over the rows indexed so far. */
+  private reindex(size: number): void {
+    const old = this.index;
+    const idx = new Int32Array(size);
+    const mask = size - 1;
+    for (const r of old) {
+      if (r === 0) continue;
+      let i = tupleWordsHash(this.tuples, (r - 1) * TUPLE_WORDS) & mask;
+      while (idx[i] !== 0) i = (i + 1) & mask;
+      idx[i] = r;
+    }
+    this.index = idx;
+  }
+
+  /** A new row for a series (the table grows by doubling). */
+  private newRow(k: string, attrs: Attributes): number {
+    if (this.rows === this.capacity) {
+      this.capacity *= 2;
+      const c = new Float64Array(this.capacity * COLUMNS);
+      c.set(this.counters);
+      this.counters = c;
+      this.rtt.grow(this.capacity);
+      this.handshake.grow(this.capacity);
+      this.duration.grow(this.capacity);
+      const tu = new Uint32Array(this.capacity * TUPLE_WORDS);
+      tu.set(this.tuples);
+      this.tuples = tu;
+    }
+    const row = this.rows++;
+    this.rowKeys.push(k);
+    this.rowAttrs.push(attrs);
+    this.window.set(k, row);
+    return row;
+  }
+
+  /** The window's row for series key k; created with attrs (else ev's) when new. */
+  private series(k: string, attrs: Attributes | undefined, ev: TcpEvent): number {
+    const row = this.window.get(k);
+    if (row !== undefined) return row;
+    if (this.rows - (this.overflowRow >= 0 ? 1 : 0) >= this.config.max_series) {
       this.hooks.overflow(1);
-      s = this.window.get(OVERFLOW_KEY);
-      if (!s) {
-        s = new SeriesWindow(OVERFLOW_ATTRS, OVERFLOW_KEY);
-        this.window.set(OVERFLOW_KEY, s);
-      }
-      return s;
+      if (this.overflowRow < 0) this.overflowRow = this.newRow(OVERFLOW_KEY, OVERFLOW_ATTRS);
+      return this.overflowRow;
     }
-    s = new SeriesWindow(attrs ?? this.attrsOf(ev), k);
-    this.window.set(k, s);
-    return s;
+    return this.newRow(k, attrs ?? this.attrsOf(ev));
   }
 
-  /** A tracked connection's series in the current window: looked up once per window. */
-  private seriesOf(c: Connection, ev: TcpEvent): SeriesWindow {
-    if (c.epoch === this.epoch) {
-      const s = c.win!;
+  /** A tracked connection's row in the current window: looked up once per window. */
+  private seriesOf(slot: number, ev: TcpEvent): number {
+    const t = this.connections;
+    const o = slot * 8;
+    if (t.data[o + EPOCH] === this.epoch) {
+      const row = t.data[o + ROW]!;
       // Updates to the overflow series are counted one by one, as series() does.
-      if (s.attributes === OVERFLOW_ATTRS) this.hooks.overflow(1);
-      return s;
+      if (row === this.overflowRow) this.hooks.overflow(1);
+      return row;
     }
-    const s = this.series(c.series, c.attrs, ev);
-    c.win = s;
-    c.epoch = this.epoch;
-    return s;
+    const row = this.series(t.keys[slot]!, t.attrs[slot]!, ev);
+    t.data[o + ROW] = row;
+    t.data[o + EPOCH] = this.epoch;
+    return row;
   }
 
-  /** A new connection of series k (whose window series is s). */
-  private connection(k: string, s: SeriesWindow, ev: TcpEvent, sent: number, received: number, retrans: number, open: boolean): Connection {
+  /** Tracks a new connection of series k, whose window row is `row` (-1: none yet); its slot. */
+  private track(id: number, k: string, row: number, ev: TcpEvent, sent: number, received: number, retrans: number, open: boolean): number {
     // The window's attributes object when it holds the series (shared), else the event's.
-    const attrs = s.key === k ? s.attributes : this.attrsOf(ev);
-    return { series: k, attrs, win: s, epoch: this.epoch, sent, received, retrans, open };
+    const attrs = row >= 0 && row !== this.overflowRow ? this.rowAttrs[row]! : this.attrsOf(ev);
+    const t = this.connections;
+    const slot = t.insert(id, k, attrs, this.onEvicted);
+    const o = slot * 8;
+    const d = t.data;
+    if (row >= 0) {
+      d[o + ROW] = row;
+      d[o + EPOCH] = this.epoch;
+    }
+    d[o + OPEN] = open ? 1 : 0;
+    d[o + SENT] = sent;
+    d[o + RECEIVED] = received;
+    d[o + RETRANS] = retrans;
+    return slot;
   }
 
-  private track(id: number, c: Connection): void {
-    if (this.connections.size >= this.config.max_connections) {
-      this.evictFrom ??= this.connections.keys();
-      let next = this.evictFrom.next();
-      if (next.done) {
-        this.evictFrom = this.connections.keys();
-        next = this.evictFrom.next();
-      }
-      this.connections.delete(next.value as number);
-      this.hooks.evicted(1);
+  /** Adds the counter growth since last seen to the connection's row. */
+  private progress(slot: number, ev: TcpEvent, row: number): void {
+    const t = this.counters;
+    const o = row * COLUMNS;
+    const d = this.connections.data;
+    const c = slot * 8;
+    const sent = ev.bytesSent;
+    if (sent > d[c + SENT]!) {
+      t[o + TRANSMIT] += sent - d[c + SENT]!;
+      d[c + SENT] = sent;
     }
-    this.connections.set(id, c);
-  }
-
-  /** Adds the counter growth since last seen to the connection's series. */
-  private progress(c: Connection, ev: TcpEvent, s: SeriesWindow): void {
-    if (ev.bytesSent > c.sent) {
-      s.transmit += ev.bytesSent - c.sent;
-      c.sent = ev.bytesSent;
+    const received = ev.bytesReceived;
+    if (received > d[c + RECEIVED]!) {
+      t[o + RECEIVE] += received - d[c + RECEIVED]!;
+      d[c + RECEIVED] = received;
     }
-    if (ev.bytesReceived > c.received) {
-      s.receive += ev.bytesReceived - c.received;
-      c.received = ev.bytesReceived;
-    }
-    if (ev.retransmits > c.retrans) {
-      s.retransmits += ev.retransmits - c.retrans;
-      c.retrans = ev.retransmits;
+    const retrans = ev.retransmits;
+    if (retrans > d[c + RETRANS]!) {
+      t[o + RETRANSMITS] += retrans - d[c + RETRANS]!;
+      d[c + RETRANS] = retrans;
     }
   }
 
   add(batch: EventBatch): void {
     if (batch.stateCounts) this.stateCounts = batch.stateCounts;
-    const h = this.config.histograms;
+    const conns = this.connections;
     for (const ev of batch.events) {
       switch (ev.kind) {
         case 'open': {
-          const k = this.keyOf(ev);
-          const s = this.series(k, undefined, ev);
-          s.opened++;
-          let c = this.connections.get(ev.socketId);
-          if (!c) {
-            c = this.connection(k, s, ev, 0, 0, 0, false);
-            this.track(ev.socketId, c);
+          const row = this.rowOf(ev);
+          const k = this.lastKey;
+          const o = row * COLUMNS;
+          this.counters[o + OPENED]++;
+          let slot = conns.find(ev.socketId);
+          if (slot < 0) slot = this.track(ev.socketId, k, row, ev, 0, 0, 0, false);
+          if (conns.data[slot * 8 + OPEN] === 0) {
+            conns.data[slot * 8 + OPEN] = 1;
+            this.counters[o + ACTIVE]++;
           }
-          if (!c.open) {
-            c.open = true;
-            s.active++;
-          }
-          this.progress(c, ev, s);
-          if (ev.handshakeNs > 0) (s.handshake ??= new Histogram(h.handshake)).record(ev.handshakeNs / 1e9);
+          this.progress(slot, ev, row);
+          const hs = ev.handshakeNs;
+          if (hs > 0) this.handshake.record(row, hs / 1e9);
           break;
         }
         case 'existing': {
           // Open before we started: active now; its bytes so far are not ours to count.
-          const k = this.keyOf(ev);
-          const s = this.series(k, undefined, ev);
-          const c = this.connections.get(ev.socketId);
-          if (!c) {
-            this.track(ev.socketId, this.connection(k, s, ev, ev.bytesSent, ev.bytesReceived, ev.retransmits, true));
-            s.active++;
+          const row = this.rowOf(ev);
+          const k = this.lastKey;
+          if (conns.find(ev.socketId) < 0) {
+            this.track(ev.socketId, k, row, ev, ev.bytesSent, ev.bytesReceived, ev.retransmits, true);
+            this.counters[row * COLUMNS + ACTIVE]++;
           }
           break;
         }
         case 'sample': {
-          const c = this.connections.get(ev.socketId);
-          if (!c) {
+          const slot = conns.find(ev.socketId);
+          if (slot < 0) {
             // Not seen before (evicted, or no snapshot): from now on.
-            const k = this.keyOf(ev);
-            const s = this.series(k, undefined, ev);
-            this.track(ev.socketId, this.connection(k, s, ev, ev.bytesSent, ev.bytesReceived, ev.retransmits, true));
-            s.active++;
+            const row = this.rowOf(ev);
+            const k = this.lastKey;
+            this.track(ev.socketId, k, row, ev, ev.bytesSent, ev.bytesReceived, ev.retransmits, true);
+            this.counters[row * COLUMNS + ACTIVE]++;
             break;
           }
-          const s = this.seriesOf(c, ev);
-          this.progress(c, ev, s);
-          if (ev.srttUs > 0) (s.rtt ??= new Histogram(h.rtt)).record(ev.srttUs / 1e6);
+          const row = this.seriesOf(slot, ev);
+          this.progress(slot, ev, row);
+          const srtt = ev.srttUs;
+          if (srtt > 0) this.rtt.record(row, srtt / 1e6);
           break;
         }
         case 'retransmit': {
           // Counted from the connection's running total, so that a lost event or the
           // close catches up without counting anything twice.
-          let c = this.connections.get(ev.socketId);
-          if (!c) {
+          let slot = conns.find(ev.socketId);
+          if (slot < 0) {
             const k = this.keyOf(ev);
-            c = { series: k, attrs: this.attrsOf(ev), win: undefined, epoch: -1, sent: 0, received: 0, retrans: 0, open: false };
-            if (ev.preexisting) {
-              c.sent = ev.bytesSent;
-              c.received = ev.bytesReceived;
-              c.retrans = Math.max(0, ev.retransmits - 1);
-            }
-            this.track(ev.socketId, c);
+            slot = ev.preexisting
+              ? this.track(ev.socketId, k, -1, ev, ev.bytesSent, ev.bytesReceived, Math.max(0, ev.retransmits - 1), false)
+              : this.track(ev.socketId, k, -1, ev, 0, 0, 0, false);
           }
-          this.progress(c, ev, this.seriesOf(c, ev));
+          this.progress(slot, ev, this.seriesOf(slot, ev));
           break;
         }
         case 'close': {
-          const c = this.connections.get(ev.socketId);
-          const s = c ? this.seriesOf(c, ev) : this.series(this.keyOf(ev), undefined, ev);
-          s.closed++;
-          if (c) {
-            this.progress(c, ev, s);
-            if (c.open) s.active--;
-            this.connections.delete(ev.socketId);
+          const slot = conns.find(ev.socketId);
+          const row = slot >= 0 ? this.seriesOf(slot, ev) : this.series(this.keyOf(ev), undefined, ev);
+          const t = this.counters;
+          const o = row * COLUMNS;
+          t[o + CLOSED]++;
+          if (slot >= 0) {
+            this.progress(slot, ev, row);
+            if (conns.data[slot * 8 + OPEN] === 1) t[o + ACTIVE]--;
+            conns.deleteSlot(slot);
           } else {
             // Never seen: its whole life counts now.
-            s.transmit += ev.bytesSent;
-            s.receive += ev.bytesReceived;
-            s.retransmits += ev.retransmits;
+            t[o + TRANSMIT] += ev.bytesSent;
+            t[o + RECEIVE] += ev.bytesReceived;
+            t[o + RETRANSMITS] += ev.retransmits;
           }
-          if (ev.srttUs > 0) (s.rtt ??= new Histogram(h.rtt)).record(ev.srttUs / 1e6);
-          if (ev.durationNs > 0) (s.duration ??= new Histogram(h.duration)).record(ev.durationNs / 1e9);
+          const srtt = ev.srttUs;
+          if (srtt > 0) this.rtt.record(row, srtt / 1e6);
+          const d = ev.durationNs;
+          if (d > 0) this.duration.record(row, d / 1e9);
           break;
         }
         case 'failed': {
-          const s = this.series(this.keyOf(ev), undefined, ev);
+          const row = this.series(this.keyOf(ev), undefined, ev);
           const reason = errorType(ev.errno);
-          (s.failed ??= new Map()).set(reason, (s.failed.get(reason) ?? 0) + 1);
-          this.connections.delete(ev.socketId);
+          let m = this.failed.get(row);
+          if (!m) this.failed.set(row, (m = new Map()));
+          m.set(reason, (m.get(reason) ?? 0) + 1);
+          conns.delete(ev.socketId);
           break;
         }
         case 'reset': {
-          const s = this.series(this.keyOf(ev), undefined, ev);
-          if (ev.reset === 'received') s.resetsReceived++;
-          else s.resetsSent++;
+          const row = this.series(this.keyOf(ev), undefined, ev);
+          this.counters[row * COLUMNS + (ev.reset === 'received' ? RESETS_RECEIVED : RESETS_SENT)]++;
           break;
         }
         case 'state':
@@ -330,35 +438,28 @@ export class Aggregator {
     const sum = (name: string, attrs: Attributes, value: number, suffix = '') => {
       points.push({ type: 'sum', name, attributes: attrs, seriesKey: `${name}\u0000${base}${suffix}`, value } satisfies SumPoint);
     };
-    const hist = (name: string, attrs: Attributes, hg: Histogram) => {
-      points.push({
-        type: 'histogram',
-        name,
-        attributes: attrs,
-        seriesKey: `${name}\u0000${base}`,
-        count: hg.count,
-        sum: hg.sum,
-        min: hg.min,
-        max: hg.max,
-        bucketCounts: hg.counts,
-        bounds: hg.bounds,
-      } satisfies HistogramPoint);
+    const hist = (name: string, attrs: Attributes, table: HistogramTable, row: number) => {
+      if (table.count(row) === 0) return;
+      points.push({ type: 'histogram', name, attributes: attrs, seriesKey: `${name}\u0000${base}`, ...table.read(row), bounds: table.bounds } satisfies HistogramPoint);
     };
-    for (const s of this.window.values()) {
-      const a = s.attributes;
-      base = `${this.signature}\u0000${s.key}`;
-      if (s.opened) sum(M.opened.name, a, s.opened);
-      if (s.closed) sum(M.closed.name, a, s.closed);
-      if (s.active) sum(M.active.name, a, s.active);
-      if (s.failed) for (const [reason, n] of s.failed) sum(M.failed.name, { ...a, [ATTR.errorType]: reason }, n, `\u0000${reason}`);
-      if (s.transmit) sum(M.io.name, { ...a, [ATTR.networkIoDirection]: 'transmit' }, s.transmit, '\u0000tx');
-      if (s.receive) sum(M.io.name, { ...a, [ATTR.networkIoDirection]: 'receive' }, s.receive, '\u0000rx');
-      if (s.retransmits) sum(M.retransmits.name, a, s.retransmits);
-      if (s.resetsSent) sum(M.resets.name, { ...a, [ATTR.resetDirection]: 'sent' }, s.resetsSent, '\u0000sent');
-      if (s.resetsReceived) sum(M.resets.name, { ...a, [ATTR.resetDirection]: 'received' }, s.resetsReceived, '\u0000received');
-      if (s.rtt) hist(M.rtt.name, a, s.rtt);
-      if (s.handshake) hist(M.handshake.name, a, s.handshake);
-      if (s.duration) hist(M.duration.name, a, s.duration);
+    const t = this.counters;
+    for (let row = 0; row < this.rows; row++) {
+      const a = this.rowAttrs[row]!;
+      const o = row * COLUMNS;
+      base = `${this.signature}\u0000${this.rowKeys[row]!}`;
+      if (t[o + OPENED]) sum(M.opened.name, a, t[o + OPENED]!);
+      if (t[o + CLOSED]) sum(M.closed.name, a, t[o + CLOSED]!);
+      if (t[o + ACTIVE]) sum(M.active.name, a, t[o + ACTIVE]!);
+      const failed = this.failed.get(row);
+      if (failed) for (const [reason, n] of failed) sum(M.failed.name, { ...a, [ATTR.errorType]: reason }, n, `\u0000${reason}`);
+      if (t[o + TRANSMIT]) sum(M.io.name, { ...a, [ATTR.networkIoDirection]: 'transmit' }, t[o + TRANSMIT]!, '\u0000tx');
+      if (t[o + RECEIVE]) sum(M.io.name, { ...a, [ATTR.networkIoDirection]: 'receive' }, t[o + RECEIVE]!, '\u0000rx');
+      if (t[o + RETRANSMITS]) sum(M.retransmits.name, a, t[o + RETRANSMITS]!);
+      if (t[o + RESETS_SENT]) sum(M.resets.name, { ...a, [ATTR.resetDirection]: 'sent' }, t[o + RESETS_SENT]!, '\u0000sent');
+      if (t[o + RESETS_RECEIVED]) sum(M.resets.name, { ...a, [ATTR.resetDirection]: 'received' }, t[o + RESETS_RECEIVED]!, '\u0000received');
+      hist(M.rtt.name, a, this.rtt, row);
+      hist(M.handshake.name, a, this.handshake, row);
+      hist(M.duration.name, a, this.duration, row);
     }
     if (this.stateCounts) {
       for (const [family, counts] of [['ipv4', this.stateCounts.v4], ['ipv6', this.stateCounts.v6]] as const) {
@@ -370,7 +471,19 @@ export class Aggregator {
       this.stateCounts = undefined;
     }
     const batch: MetricBatch = { type: 'metrics', startTime: hrTimeFromMs(this.windowStart), endTime: hrTimeFromMs(now), points };
+    // A fresh window: the rows zeroed, the keys forgotten.
+    t.fill(0, 0, this.rows * COLUMNS);
+    this.rtt.clear(this.rows);
+    this.handshake.clear(this.rows);
+    this.duration.clear(this.rows);
     this.window = new Map();
+    this.rowKeys = [];
+    this.rowAttrs = [];
+    this.failed = new Map();
+    this.index.fill(0);
+    this.indexed = 0;
+    this.rows = 0;
+    this.overflowRow = -1;
     this.epoch++;
     this.windowStart = now;
     return batch;

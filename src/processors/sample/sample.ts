@@ -2,7 +2,7 @@ import { defer, filter, map, type OperatorFunction } from 'rxjs';
 import type { Batch, ComponentContext } from '../../core/component.js';
 import type { TcpEvent } from '../../core/events.js';
 import type { SampleConfig } from './config.js';
-import { connectionHash, mulberry32 } from './hash.js';
+import { eventConnectionHash, mulberry32 } from './hash.js';
 
 /**
  * Keeps a share of the events (whole connections, by five-tuple hash, or single events,
@@ -48,7 +48,7 @@ export function sample(config: SampleConfig, ctx: ComponentContext): OperatorFun
           if (subject === undefined || subject[ev.kind] === true) {
             if (byRatio) {
               keep = byConnection
-                ? connectionHash(ev.localAddress, ev.localPort, ev.remoteAddress, ev.remotePort, seed) < threshold
+                ? eventConnectionHash(ev, seed) < threshold
                 : random() < ratio;
               if (!keep) sampledOut++;
             }

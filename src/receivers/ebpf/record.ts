@@ -4,6 +4,10 @@
  */
 import type { AttributeValue, Direction, EventKind, ResetDirection, TcpEvent, TcpState } from '../../core/events.js';
 import { EVENT_KINDS, TCP_STATES, copyEvent, tcpStateName } from '../../core/events.js';
+import { parseIPv6 } from '../../core/address.js';
+import { rawEndpointHash, type RawEndpoints, type RawTuple } from '../../core/hash.js';
+
+export { parseIPv6 };
 
 export const RECORD_SIZE = 152;
 
@@ -147,6 +151,8 @@ const RECORD_HALVES = RECORD_SIZE >> 1;
  */
 /** Word and half-word indexes of the fields (records and fields are 4-byte aligned). */
 const W = Object.fromEntries(Object.entries(OFFSETS).map(([k, v]) => [k, v >> 2])) as Record<keyof typeof OFFSETS, number>;
+const W_SADDR = OFFSETS.saddr >> 2;
+const W_DADDR = OFFSETS.daddr >> 2;
 const H = Object.fromEntries(Object.entries(OFFSETS).map(([k, v]) => [k, v >> 1])) as Record<keyof typeof OFFSETS, number>;
 
 /** A chunk of records and its 32- and 16-bit views. */
@@ -161,7 +167,7 @@ interface Chunk {
  * a small object, and each field is decoded when read (strings once). Every pipeline stage
  * sees an ordinary TcpEvent; `copyEvent` (or JSON) turns it into a plain object.
  */
-class RecordEvent implements TcpEvent {
+class RecordEvent implements TcpEvent, RawEndpoints, RawTuple {
   attributes?: Record<string, AttributeValue | undefined> = undefined;
   private local: string | undefined = undefined;
   private remote: string | undefined = undefined;
@@ -200,6 +206,41 @@ class RecordEvent implements TcpEvent {
   private address(word: number, byte: number): string {
     const { b, w } = this.c;
     return this.family === 6 ? v6Cache.get(w, this.b + word, b, this.off + byte, formatIPv6) : v4Cache.get(w, this.b + word, b, this.off + byte, formatIPv4);
+  }
+  /** One endpoint's hash from the record's address words: no address text made. */
+  endpointHash(remote: boolean, seed: number): number {
+    const v6 = this.c.b[this.off + OFFSETS.family] === 6;
+    return remote
+      ? rawEndpointHash(this.c.w, this.b + W_DADDR, v6, this.c.h[this.hb + H.dport]!, seed)
+      : rawEndpointHash(this.c.w, this.b + W_SADDR, v6, this.c.h[this.hb + H.sport]!, seed);
+  }
+  /** The five-tuple's raw words (see RawTuple). */
+  copyTuple(out: Uint32Array, at: number): void {
+    const w = this.c.w;
+    const s = this.b + W_SADDR;
+    const d = this.b + W_DADDR;
+    if (this.c.b[this.off + OFFSETS.family] === 6) {
+      out[at] = 6;
+      out[at + 1] = w[s]!;
+      out[at + 2] = w[s + 1]!;
+      out[at + 3] = w[s + 2]!;
+      out[at + 4] = w[s + 3]!;
+      out[at + 5] = w[d]!;
+      out[at + 6] = w[d + 1]!;
+      out[at + 7] = w[d + 2]!;
+      out[at + 8] = w[d + 3]!;
+    } else {
+      out[at] = 4;
+      out[at + 1] = w[s]!;
+      out[at + 2] = 0;
+      out[at + 3] = 0;
+      out[at + 4] = 0;
+      out[at + 5] = w[d]!;
+      out[at + 6] = 0;
+      out[at + 7] = 0;
+      out[at + 8] = 0;
+    }
+    out[at + 9] = ((this.c.h[this.hb + H.sport]! << 16) | this.c.h[this.hb + H.dport]!) >>> 0;
   }
   get localPort(): number {
     return this.c.h[this.hb + H.sport]!;
@@ -383,20 +424,3 @@ function writeAddress(family: 4 | 6, text: string, buf: Buffer, off: number): vo
   for (let i = 0; i < 8; i++) buf.writeUInt16BE(groups[i]! & 0xffff, off + i * 2);
 }
 
-/** Text IPv6 (with "::" and an optional dotted IPv4 tail) to its eight 16-bit groups. */
-export function parseIPv6(text: string): number[] {
-  let s = text;
-  const tail: number[] = [];
-  const dotted = /^(.*:)(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(s);
-  if (dotted) {
-    const [a, b, c, d] = dotted.slice(2).map(Number) as [number, number, number, number];
-    tail.push((a << 8) | b, (c << 8) | d);
-    s = dotted[1]!.endsWith('::') ? dotted[1]! : dotted[1]!.slice(0, -1);
-  }
-  const hex = (part: string) => (part ? part.split(':').map((g) => parseInt(g, 16)) : []);
-  const gap = s.indexOf('::');
-  const head = gap < 0 ? hex(s) : hex(s.slice(0, gap));
-  const rest = gap < 0 ? [] : hex(s.slice(gap + 2));
-  const zeros = 8 - head.length - rest.length - tail.length;
-  return [...head, ...new Array<number>(Math.max(0, zeros)).fill(0), ...rest, ...tail].slice(0, 8);
-}

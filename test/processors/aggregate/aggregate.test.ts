@@ -152,3 +152,60 @@ test('windows (marble): one metric batch per interval, the partial last one at c
     expectObservable(result.pipe(map(opened))).toBe('10ms x 4ms (y|)', { x: 3, y: 0 });
   });
 });
+
+test('raw kernel records (five-tuple index) and plain events aggregate to exactly the same points, over windows, growth and overflow', async () => {
+  const { Aggregator } = await import('../../../src/processors/aggregate/aggregator.js');
+  const { RECORD_SIZE, decodeRecords, encodeRecord } = await import('../../../src/receivers/ebpf/record.js');
+  const { copyEvent } = await import('../../../src/core/events.js');
+  const { mulberry32 } = await import('../../../src/core/hash.js');
+  const rnd = mulberry32(5);
+  // 700 tuples (the tables start at 256 rows and grow), IPv4, IPv6 and IPv4-mapped.
+  const tuples = Array.from({ length: 700 }, (_, i) => {
+    // Few addresses: many tuples differ only in a port.
+    const kind = i % 3;
+    const a = i % 7;
+    const local = kind === 0 ? `10.0.0.${a}` : kind === 1 ? `fd00::${a.toString(16)}` : `::ffff:10.9.0.${a}`;
+    return { family: (kind === 0 ? 4 : 6) as 4 | 6, localAddress: local, localPort: 30000 + i, remoteAddress: kind === 0 ? '10.1.1.1' : kind === 1 ? 'fd00::1' : '::ffff:10.1.1.1', remotePort: 443 + (i % 5) };
+  });
+  const events: TcpEvent[] = [];
+  let id = 1;
+  for (let round = 0; round < 3; round++) {
+    for (const t of tuples) {
+      if (rnd() < 0.3) continue;
+      const socketId = id++;
+      const sent = Math.floor(rnd() * 1e6);
+      const received = Math.floor(rnd() * 1e6);
+      events.push(makeEvent({ ...t, kind: 'open', socketId, handshakeNs: 1000 + Math.floor(rnd() * 1e6) }));
+      events.push(makeEvent({ ...t, kind: 'sample', socketId, bytesSent: sent >> 1, bytesReceived: received >> 1, srttUs: 1 + Math.floor(rnd() * 5000) }));
+      if (rnd() < 0.8) events.push(makeEvent({ ...t, kind: 'close', socketId, bytesSent: sent, bytesReceived: received, durationNs: 1e6, srttUs: 100, oldState: 'last_ack', newState: 'closed' }));
+      if (rnd() < 0.1) events.push(makeEvent({ ...t, kind: 'existing', socketId: id++, bytesSent: 5, bytesReceived: 6 }));
+    }
+  }
+  const buf = Buffer.alloc(events.length * RECORD_SIZE);
+  events.forEach((e, i) => encodeRecord(e, buf, i * RECORD_SIZE));
+  const raw = decodeRecords(buf).events;
+  const plain = raw.map((e) => copyEvent(e));
+  assert.equal(raw.length, events.length);
+  assert.equal(typeof (raw[0] as unknown as { copyTuple?: unknown }).copyTuple, 'function', 'the records take the raw path');
+
+  for (const max_series of [10000, 300]) {
+    const cfg = config({ interval: '1h', max_series });
+    const outputs = [raw, plain].map((evs) => {
+      let overflow = 0;
+      const agg = new Aggregator(cfg, { overflow: (n) => (overflow += n), evicted: () => undefined }, 0);
+      const windows: MetricPoint[][] = [];
+      // Three windows of uneven size: rows are found again after each flush.
+      const cuts = [0, Math.floor(evs.length * 0.4), Math.floor(evs.length * 0.7), evs.length];
+      for (let w = 0; w < 3; w++) {
+        for (let i = cuts[w]!; i < cuts[w + 1]!; i += 97) agg.add(eventBatch('t', evs.slice(i, Math.min(i + 97, cuts[w + 1]!))));
+        windows.push(agg.flush(1000 * (w + 1)).points);
+      }
+      return { windows, overflow };
+    });
+    assert.deepEqual(outputs[0]!.windows, outputs[1]!.windows, `max_series ${max_series}`);
+    assert.equal(outputs[0]!.overflow, outputs[1]!.overflow);
+    if (max_series === 300) assert.ok(outputs[0]!.overflow > 0, 'the cap was reached');
+    const opened = outputs[0]!.windows.flat().filter((p) => p.name === 'tcp.connections.opened').reduce((a, p) => a + (p.type === 'sum' ? p.value : 0), 0);
+    assert.equal(opened, events.filter((e) => e.kind === 'open').length);
+  }
+});

@@ -94,3 +94,31 @@ test('a record of an unknown kind is counted, not decoded', () => {
   assert.equal(r.events.length, 0);
   assert.equal(r.unknown, 1);
 });
+
+test('a record hashes its raw endpoints to the same connection hash as the address text does', async () => {
+  const { connectionHash, eventConnectionHash } = await import('../../../src/core/hash.js');
+  const cases: Array<[4 | 6, string, number, string, number]> = [
+    [4, '127.0.0.1', 40000, '127.0.0.1', 80],
+    [4, '10.1.2.3', 1, '192.168.255.254', 65535],
+    [6, '::1', 5000, '::1', 443],
+    [6, '2001:db8::1:0:0:1', 33000, 'fd00:1::2a', 8443],
+    [6, '::ffff:10.0.0.2', 80, '::ffff:10.0.0.1', 1234],
+  ];
+  const seen = new Set<number>();
+  for (const [family, la, lp, ra, rp] of cases) {
+    const buf = Buffer.alloc(RECORD_SIZE);
+    encodeRecord({ ...sample, family, localAddress: la, localPort: lp, remoteAddress: ra, remotePort: rp }, buf, 0);
+    const [ev] = decodeRecords(buf).events;
+    for (const seed of [0, 7, 0x7fffffff]) {
+      const text = connectionHash(la, lp, ra, rp, seed);
+      assert.equal(eventConnectionHash(ev!, seed), text, `${la} ${lp} ${ra} ${rp} seed ${seed}`);
+      // A plain copy (as processors make) hashes the same, and so does the other end.
+      assert.equal(eventConnectionHash(copyEvent(ev!), seed), text);
+      assert.equal(connectionHash(ra, rp, la, lp, seed), text);
+      seen.add(text);
+    }
+  }
+  assert.equal(seen.size, cases.length * 3, 'distinct tuples and seeds hash apart');
+  // A mapped address hashes as its IPv4 form.
+  assert.equal(connectionHash('::ffff:10.0.0.2', 80, '::ffff:10.0.0.1', 1234, 3), connectionHash('10.0.0.2', 80, '10.0.0.1', 1234, 3));
+});
