@@ -9,6 +9,8 @@
  * of connections deleted meanwhile are skipped, and the queue is compacted when it fills.
  */
 
+import { fmix32 } from '../../core/hash.js';
+
 /** Row layout (Float64Array, 8 per slot). Socket ids are below 2^53 and never negative. */
 const KEY = 0;
 export const ROW = 1;
@@ -24,14 +26,8 @@ const MIN_SLOTS = 1024;
 const TWO_32 = 4294967296;
 
 function hashId(id: number): number {
-  // Both halves of the id (cookies from raw_tp are above 2^52), mixed (murmur3's finaliser).
-  let h = (id | 0) ^ Math.imul((id / TWO_32) | 0, 0x9e3779b1);
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  // Both halves of the id (cookies from raw_tp are above 2^52), mixed.
+  return fmix32((id | 0) ^ Math.imul((id / TWO_32) | 0, 0x9e3779b1));
 }
 
 export class ConnectionTable<K, A> {
