@@ -2,7 +2,7 @@
  * Prometheus pull endpoint: cumulative metrics in the text exposition format, served on
  * 127.0.0.1 by default. Encoding is the OpenTelemetry Prometheus serializer's.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import type { Batch, Exporter, ExporterContext, ExporterFactory } from '../../core/component.js';
@@ -34,10 +34,28 @@ export function splitHostPort(endpoint: string): { host: string; port: number } 
   return { host: host || '0.0.0.0', port: Number(endpoint.slice(i + 1)) };
 }
 
+/** Data points per piece of a streamed scrape: a few milliseconds of serializing each. */
+const SCRAPE_PIECE_POINTS = 2000;
+/** What the serializer writes when there is nothing. */
+const NO_METRICS = '# no registered metrics';
+
+/** A piece's text without its leading comment lines (HELP, UNIT, TYPE already written). */
+function withoutComments(text: string): string {
+  let at = 0;
+  while (text.startsWith('#', at)) {
+    const nl = text.indexOf('\n', at);
+    if (nl < 0) return '';
+    at = nl + 1;
+  }
+  return text.slice(at);
+}
+
 export class PrometheusExporter implements Exporter {
   private server?: Server;
   private readonly acc: MetricsAccumulator;
   private readonly serializer: PrometheusSerializer;
+  /** The same, without target_info: for every piece of a streamed scrape but the first. */
+  private readonly serializerNoTarget: PrometheusSerializer;
   /** The port actually bound (endpoint port 0 picks one). */
   port = 0;
 
@@ -51,12 +69,79 @@ export class PrometheusExporter implements Exporter {
       nowHrTime(),
     );
     this.serializer = new PrometheusSerializer(config.namespace || undefined);
+    this.serializerNoTarget = new PrometheusSerializer(config.namespace || undefined, false, undefined, true);
   }
 
   /** The exposition text as a scrape would get it now. */
   scrape(): string {
     if (this.ctx.selfMetrics) this.acc.setSelf(this.ctx.telemetry.telemetry.collect(), nowHrTime());
     return this.serializer.serialize(this.acc.collect(nowHrTime()));
+  }
+
+  /**
+   * The exposition of one consistent collect(), in pieces of at most `points` data points
+   * (a metric's points may span pieces; its HELP, UNIT and TYPE lines come once, before
+   * its first point): the same samples as scrape(), so that a large scrape can be written
+   * a piece per turn of the event loop instead of in one block.
+   */
+  *scrapePieces(points = SCRAPE_PIECE_POINTS): Generator<string> {
+    if (this.ctx.selfMetrics) this.acc.setSelf(this.ctx.telemetry.telemetry.collect(), nowHrTime());
+    const rm = this.acc.collect(nowHrTime());
+    let first = true;
+    for (const sm of rm.scopeMetrics) {
+      for (const metric of sm.metrics) {
+        const all = metric.dataPoints as unknown[];
+        for (let i = 0; i === 0 || i < all.length; i += points) {
+          const piece = { ...metric, dataPoints: all.slice(i, i + points) } as typeof metric;
+          let text = (first ? this.serializer : this.serializerNoTarget).serialize({ resource: rm.resource, scopeMetrics: [{ scope: sm.scope, metrics: [piece] }] });
+          if (text.endsWith(NO_METRICS)) continue; // (a name the serializer refused)
+          if (i > 0) text = withoutComments(text);
+          first = false;
+          yield text;
+        }
+      }
+    }
+    if (first) yield this.serializer.serialize(rm);
+  }
+
+  /** Writes a scrape to the response a piece per turn of the event loop, minding backpressure. */
+  private respond(res: ServerResponse): void {
+    const pieces = this.scrapePieces();
+    let head: IteratorResult<string>;
+    try {
+      head = pieces.next();
+    } catch (err) {
+      this.ctx.logger.error({ err }, 'prometheus scrape failed');
+      res.writeHead(500).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+    let next = head;
+    const pump = () => {
+      if (res.destroyed) return; // the client went away, or shutdown closed it
+      try {
+        for (;;) {
+          if (next.done) {
+            res.end();
+            return;
+          }
+          const ok = res.write(next.value);
+          next = pieces.next();
+          if (!ok) {
+            res.once('drain', pump);
+            return;
+          }
+          if (!next.done) {
+            setImmediate(pump);
+            return;
+          }
+        }
+      } catch (err) {
+        this.ctx.logger.error({ err }, 'prometheus scrape failed');
+        res.destroy(err as Error);
+      }
+    };
+    pump();
   }
 
   async start(): Promise<void> {
@@ -66,13 +151,7 @@ export class PrometheusExporter implements Exporter {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('tcpotel: metrics are at /metrics\n');
         return;
       }
-      try {
-        const body = this.scrape();
-        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(body);
-      } catch (err) {
-        this.ctx.logger.error({ err }, 'prometheus scrape failed');
-        res.writeHead(500).end();
-      }
+      this.respond(res);
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) =>
