@@ -638,30 +638,39 @@ int BPF_PROG(raw_tcp_receive_reset, const struct sock *sk)
 
 /* ---------- the owner of accepted sockets ---------- */
 
-/* accept()'s exit runs in the owner's context: walk fd -> file -> socket -> sock. */
-static __always_inline int on_accept_exit(long fd)
+/* The current task's socket behind an fd: fd -> file -> socket -> sock (NULL if none). */
+static __always_inline struct sock *sock_of_fd(long fd)
 {
 	struct task_struct *task;
 	struct fdtable *fdt;
 	struct file **fds;
 	struct file *file;
 	struct socket *sock;
-	__u64 key;
-	struct sock_info *info;
 
 	if (fd < 0)
-		return 0;
+		return NULL;
 	task = (struct task_struct *)bpf_get_current_task();
 	fdt = BPF_CORE_READ(task, files, fdt);
 	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
-		return 0;
+		return NULL;
 	fds = BPF_CORE_READ(fdt, fd);
 	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
-		return 0;
+		return NULL;
 	sock = BPF_CORE_READ(file, private_data);
 	if (!sock)
+		return NULL;
+	return BPF_CORE_READ(sock, sk);
+}
+
+/* accept()'s exit runs in the owner's context. */
+static __always_inline int on_accept_exit(long fd)
+{
+	__u64 key;
+	struct sock_info *info;
+
+	key = (__u64)sock_of_fd(fd);
+	if (!key)
 		return 0;
-	key = (__u64)BPF_CORE_READ(sock, sk);
 	info = bpf_map_lookup_elem(&socks, &key);
 	if (!info)
 		return 0;
@@ -691,6 +700,129 @@ int BPF_PROG(btf_sys_exit, struct pt_regs *regs, long ret)
 	if (nr != TCPOTEL_NR_ACCEPT && nr != TCPOTEL_NR_ACCEPT4)
 		return 0;
 	return on_accept_exit(ret);
+}
+
+/* ---------- connects that fail before their first SYN ---------- */
+
+/*
+ * connect() can fail before the socket ever reaches SYN_SENT (no route, an unusable
+ * address, a policy refusal): no state change tells. Its entry records the destination
+ * per thread; its exit, on an error, reports a failed connect for a TCP socket the state
+ * path never saw. Errors of a connect still under way (EINPROGRESS, EALREADY, EINTR) and
+ * sockets with a SYN_SENT behind them are left to the state path.
+ */
+#define TCPOTEL_EINTR 4
+#define TCPOTEL_EISCONN 106
+#define TCPOTEL_EALREADY 114
+#define TCPOTEL_EINPROGRESS 115
+
+struct connect_args {
+	__u64 start_ns;
+	__s64 fd;
+	__u16 family;
+	__u16 port;
+	__u8 addr[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, struct connect_args);
+} connecting SEC(".maps");
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int tp_sys_enter_connect(struct syscall_trace_enter *ctx)
+{
+	const void *uaddr = (const void *)ctx->args[1];
+	struct connect_args a = {};
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u16 port;
+
+	if (bpf_probe_read_user(&a.family, sizeof(a.family), uaddr) || !family_wanted(a.family))
+		return 0;
+	if (a.family == AF_INET) {
+		if (ctx->args[2] < sizeof(struct sockaddr_in) ||
+		    bpf_probe_read_user(&port, sizeof(port), uaddr + offsetof(struct sockaddr_in, sin_port)) ||
+		    bpf_probe_read_user(a.addr, 4, uaddr + offsetof(struct sockaddr_in, sin_addr)))
+			return 0;
+	} else {
+		if (ctx->args[2] < sizeof(struct sockaddr_in6) ||
+		    bpf_probe_read_user(&port, sizeof(port), uaddr + offsetof(struct sockaddr_in6, sin6_port)) ||
+		    bpf_probe_read_user(a.addr, 16, uaddr + offsetof(struct sockaddr_in6, sin6_addr)))
+			return 0;
+	}
+	a.port = bpf_ntohs(port);
+	a.fd = (__s64)ctx->args[0];
+	a.start_ns = bpf_ktime_get_ns();
+	bpf_map_update_elem(&connecting, &tid, &a, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int tp_sys_exit_connect(struct syscall_trace_exit *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct connect_args *ap = bpf_map_lookup_elem(&connecting, &tid);
+	struct connect_args a;
+	struct tcpotel_event *e;
+	struct sock *sk;
+	struct owner o = {};
+	long ret = ctx->ret;
+	__u64 key;
+	__u16 af, sport;
+
+	if (!ap)
+		return 0;
+	a = *ap;
+	bpf_map_delete_elem(&connecting, &tid);
+	if (ret >= 0 || ret == -TCPOTEL_EINPROGRESS || ret == -TCPOTEL_EALREADY ||
+	    ret == -TCPOTEL_EINTR || ret == -TCPOTEL_EISCONN)
+		return 0;
+	sk = sock_of_fd(a.fd);
+	if (!sk || TCPOTEL_SK_PROTOCOL(sk) != IPPROTO_TCP)
+		return 0;
+	key = (__u64)sk;
+	if (bpf_map_lookup_elem(&socks, &key))
+		return 0; /* it reached SYN_SENT: the state path reports it */
+	af = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (!family_wanted(af))
+		return 0;
+	owner_from_current(&o);
+	sport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
+	if ((filter_nports || filter_pid) && !(ports_wanted(sport, a.port) && pid_wanted(o.pid))) {
+		struct tcpotel_stats *st = stats_get();
+
+		if (st)
+			__sync_fetch_and_add(&st->filtered, 1);
+		return 0;
+	}
+	e = reserve(TCPOTEL_EV_FAILED);
+	if (!e)
+		return 0;
+	read_tuple(e, sk, af);
+	/* The destination as asked for: the socket never got it. An IPv4 destination on an
+	 * IPv6 socket is given v4-mapped, as the socket would hold it. */
+	e->dport = a.port;
+	if (af == AF_INET6 && a.family == AF_INET) {
+		e->daddr[10] = 0xff;
+		e->daddr[11] = 0xff;
+		__builtin_memcpy(&e->daddr[12], a.addr, 4);
+	} else {
+		__builtin_memcpy(e->daddr, a.addr, 16);
+	}
+	e->oldstate = TCP_CLOSE;
+	e->newstate = TCP_CLOSE;
+	e->duration_ns = bpf_ktime_get_ns() - a.start_ns;
+	e->error = (__u16)-ret;
+	e->cookie = (1ULL << 52) | __sync_fetch_and_add(&next_synthetic_cookie, 1);
+	e->flags = TCPOTEL_F_ACTIVE | TCPOTEL_F_OWNER;
+	e->pid = o.pid;
+	e->tid = o.tid;
+	e->cgroup_id = o.cgroup_id;
+	__builtin_memcpy(e->comm, o.comm, TCPOTEL_COMM_LEN);
+	submit(e);
+	return 0;
 }
 
 /* ---------- iterators: what already exists, and live counters ---------- */

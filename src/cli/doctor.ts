@@ -46,6 +46,11 @@ export function judge(f: FeatureReport): { receivers: Verdict[]; features: Verdi
   const features: Verdict[] = [
     { name: 'connection events (open, close, failed, resets, retransmits)', ok: !!stateHook && receivers[0]!.ok, detail: stateHook ? `via ${stateHook}` : 'no state-change hook' },
     { name: 'owners of accepted connections', ok: !!accept, detail: accept ?? 'no accept hook: the listening process is reported instead' },
+    {
+      name: 'connects that fail before their first SYN (no route, ...)',
+      ok: !!h.syscall_tracepoint?.ok,
+      detail: h.syscall_tracepoint?.ok ? 'syscalls:sys_enter_connect + sys_exit_connect tracepoints' : `needs syscall tracepoints: ${h.syscall_tracepoint?.detail}`,
+    },
     { name: 'connections open before start (snapshot)', ok: !!(h.iter_tcp?.ok && h.iter_task_file?.ok), detail: h.iter_tcp?.ok ? (h.iter_task_file?.ok ? 'iter/tcp + iter/task_file' : 'iter/tcp only: no owners') : `iter/tcp: ${h.iter_tcp?.detail}` },
     { name: 'live counters of long-lived connections', ok: !!h.iter_tcp?.ok, detail: h.iter_tcp?.ok ? 'iter/tcp, no per-packet cost' : `iter/tcp: ${h.iter_tcp?.detail}` },
     { name: 'tracefs for classic tracepoints', ok: f.tracefs.ok, detail: f.tracefs.detail },

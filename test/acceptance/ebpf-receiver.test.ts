@@ -19,7 +19,7 @@ import {
   waitUntil,
 } from '../support/peer.js';
 import { packageRoot } from '../../src/core/paths.js';
-import type { TcpEvent } from '../../src/core/events.js';
+import { errorType, type TcpEvent } from '../../src/core/events.js';
 
 const quiet = { snapshot: false, sample_interval: 0 };
 
@@ -132,6 +132,68 @@ test('a connect to a closed port is a failed connect with reason refused', async
     }
   } finally {
     await r.stop();
+  }
+});
+
+test('failed connects carry their reason: timed out (SYNs lost) and host unreachable (ICMP), over IPv4 and IPv6', { timeout: 60_000 }, async () => {
+  const ns = new NetnsPair('fl').setup();
+  const r = await startEbpf(quiet);
+  try {
+    // The client gives up after one SYN retry (about 3 s); the server's side loses every
+    // SYN to port 7001 and answers those to 7002 with ICMP host unreachable.
+    ns.sysctl(ns.a, 'net.ipv4.tcp_syn_retries', '1');
+    ns.nft(ns.b, 'table inet tcpotel_fail {\n chain in {\n  type filter hook input priority 0; policy accept;\n  tcp dport 7001 drop\n  tcp dport 7002 reject with icmpx type host-unreachable\n }\n}\n');
+    const cases = [
+      { addr: ns.addrB, local: ns.addrA, port: 7001, errno: 110, type: 'timed_out' },
+      { addr: ns.addrB, local: ns.addrA, port: 7002, errno: 113, type: 'host_unreachable' },
+      { addr: ns.addr6B, local: ns.addr6A, port: 7001, errno: 110, type: 'timed_out' },
+      { addr: ns.addr6B, local: ns.addr6A, port: 7002, errno: 113, type: 'host_unreachable' },
+    ];
+    const clients = await Promise.all(cases.map((c) => runClient(['--addr', c.addr, '--port', String(c.port), '--count', '1'], { netns: ns.a })));
+    for (const [i, c] of cases.entries()) {
+      const client = clients[i]!;
+      assert.equal(client.code, 1, `${c.addr}:${c.port} fails`);
+      assert.equal(client.json.failed, 1);
+      const mine = () => r.onPorts(c.port).filter((e) => e.remoteAddress === c.addr && e.pid === client.pid);
+      await waitUntil(() => mine().some((e) => e.kind === 'failed'), 5000, `failed event for ${c.addr}:${c.port}`);
+      const failed = mine().filter((e) => e.kind === 'failed');
+      assert.equal(failed.length, 1, `${c.addr}:${c.port}`);
+      const f = failed[0]!;
+      assert.deepEqual([f.errno, errorType(f.errno)], [c.errno, c.type], `${c.addr}:${c.port}`);
+      assert.deepEqual([f.localAddress, f.remotePort, f.comm, f.direction], [c.local, c.port, 'tp-client', 'outbound']);
+      assert.ok(f.durationNs > 0, 'time spent trying');
+      assert.equal(mine().filter((e) => e.kind === 'open').length, 0, 'never opened');
+    }
+  } finally {
+    await r.stop();
+    ns.cleanup();
+  }
+});
+
+test('a connect that fails before its first SYN (no route) is a failed connect with reason network unreachable, once', { timeout: 30_000 }, async () => {
+  const ns = new NetnsPair('nr').setup();
+  const r = await startEbpf(quiet);
+  try {
+    // Namespace a routes only its own /24 and /64: these destinations have no route.
+    for (const addr of ['10.99.0.1', 'fd99::1']) {
+      const client = await runClient(['--addr', addr, '--port', '7003', '--count', '2'], { netns: ns.a });
+      assert.equal(client.code, 1);
+      assert.equal(client.json.failed, 2);
+      const mine = () => r.onPorts(7003).filter((e) => e.remoteAddress === addr);
+      await waitUntil(() => mine().length >= 2, 5000, `failed events for ${addr}`);
+      await sleep(200);
+      const evs = mine();
+      assert.deepEqual(evs.map((e) => e.kind), ['failed', 'failed'], 'two failed connects, nothing else');
+      for (const f of evs) {
+        assert.deepEqual([f.errno, errorType(f.errno)], [101, 'network_unreachable']);
+        assert.deepEqual([f.remotePort, f.pid, f.comm, f.direction, f.family], [7003, client.pid, 'tp-client', 'outbound', addr.includes(':') ? 6 : 4]);
+        assert.equal(f.localPort, 0, 'never bound');
+      }
+      assert.notEqual(evs[0]!.socketId, evs[1]!.socketId);
+    }
+  } finally {
+    await r.stop();
+    ns.cleanup();
   }
 });
 

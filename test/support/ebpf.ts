@@ -15,7 +15,12 @@ export interface CollectingReceiver {
 /** Starts the real eBPF receiver and collects every batch it emits. */
 export async function startEbpf(overrides: Record<string, unknown> = {}): Promise<CollectingReceiver> {
   const defaults = defaultEbpfConfig();
-  const config = ebpfConfigSchema.parse({ ...defaults, ...overrides, filter: { ...defaults.filter, ...(overrides.filter as object) } });
+  const config = ebpfConfigSchema.parse({
+    ...defaults,
+    ...overrides,
+    filter: { ...defaults.filter, ...(overrides.filter as object) },
+    hooks: { ...defaults.hooks, ...(overrides.hooks as object) },
+  });
   const rx = new EbpfReceiver(config, testContext('ebpf', 'receiver'));
   const events: TcpEvent[] = [];
   const batches: EventBatch[] = [];

@@ -117,6 +117,16 @@ export class NetnsPair {
     execFileSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: rules, stdio: ['pipe', 'pipe', 'pipe'] });
   }
 
+  /** Loads an nftables ruleset into namespace `ns`. */
+  nft(ns: string, rules: string): void {
+    execFileSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: rules, stdio: ['pipe', 'pipe', 'pipe'] });
+  }
+
+  /** Sets a sysctl inside namespace `ns` (per-namespace ones, e.g. net.ipv4.tcp_syn_retries). */
+  sysctl(ns: string, key: string, value: string): void {
+    execFileSync('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', `${key}=${value}`], { stdio: 'pipe' });
+  }
+
   cleanup(): void {
     for (const ns of [this.a, this.b]) {
       try {

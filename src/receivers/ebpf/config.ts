@@ -25,6 +25,8 @@ export const ebpfConfigSchema = z
     hooks: z.strictObject({
       state: z.enum(['auto', 'tp_btf', 'raw_tp']),
       accept: z.enum(['auto', 'tracepoint', 'sys_exit', 'none']),
+      /** Connects that fail before their first SYN (no route, ...): syscall tracepoints of connect(). */
+      connect: z.enum(['auto', 'tracepoint', 'none']),
     }),
     /** Where eBPF cannot run here (privileges, BTF, kernel): poll sock_diag instead, or fail. */
     fallback: z.enum(['sockdiag', 'none']),
@@ -53,7 +55,7 @@ export function defaultEbpfConfig() {
     poll_interval: '50ms',
     user_buffer_size: '128MiB',
     wakeup_batch: '64KiB',
-    hooks: { state: 'auto', accept: 'auto' },
+    hooks: { state: 'auto', accept: 'auto', connect: 'auto' },
     fallback: 'sockdiag',
     filter: { ports: [] as number[], family: 'any', pid: 0 },
   };

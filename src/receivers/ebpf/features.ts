@@ -154,7 +154,7 @@ export function probeFeatures(opts: { mountTracefs?: boolean; hooks?: HookName[]
 export interface ProgramChoice {
   programs: Record<string, boolean>;
   /** How each concern is covered, for logs and `doctor`. */
-  plan: { stateChanges: string; accept: string; iterators: string };
+  plan: { stateChanges: string; accept: string; connectErrors: string; iterators: string };
   warnings: string[];
 }
 
@@ -164,6 +164,11 @@ export interface HookPreferences {
   state?: 'auto' | 'tp_btf' | 'raw_tp';
   /** auto: the syscall tracepoints where tracefs allows, else tp_btf sys_exit. */
   accept?: 'auto' | 'tracepoint' | 'sys_exit' | 'none';
+  /**
+   * Connects that fail before their first SYN (no route, ...), seen at connect()'s
+   * syscall tracepoints. auto: where tracefs allows.
+   */
+  connect?: 'auto' | 'tracepoint' | 'none';
 }
 
 export function choosePrograms(report: FeatureReport, opts: { iterators: boolean; prefer?: HookPreferences }): ProgramChoice {
@@ -229,6 +234,22 @@ export function choosePrograms(report: FeatureReport, opts: { iterators: boolean
     accept = 'none: accepted connections carry their listener’s owner';
     warnings.push('no accept hook: accepted connections are attributed to the process that listens');
   }
+  let connectErrors: string;
+  if (prefer.connect === 'none') {
+    connectErrors = 'none (hooks::connect: none): connects that fail before their first SYN are not reported';
+  } else if (report.hooks.syscall_tracepoint.ok) {
+    connectErrors = 'tracepoint syscalls:sys_enter_connect and sys_exit_connect';
+    programs.tp_sys_enter_connect = true;
+    programs.tp_sys_exit_connect = true;
+  } else if (prefer.connect === 'tracepoint') {
+    throw new SetupError(
+      `hooks::connect: tracepoint, but syscall tracepoints are unavailable (${report.hooks.syscall_tracepoint.detail})`,
+      'mount tracefs (tcpotel mounts it when it has CAP_SYS_ADMIN), or set hooks::connect to auto or none',
+    );
+  } else {
+    connectErrors = 'none: syscall tracepoints are unavailable';
+    warnings.push(`syscall tracepoints are unavailable (${report.hooks.syscall_tracepoint.detail}): connects that fail before their first SYN (no route, ...) are not reported`);
+  }
   let iterators = 'off';
   if (opts.iterators) {
     if (hooks.iter_tcp.ok && hooks.iter_task_file.ok) {
@@ -243,5 +264,5 @@ export function choosePrograms(report: FeatureReport, opts: { iterators: boolean
       warnings.push(`iter/tcp is unavailable (${hooks.iter_tcp.detail}): no startup snapshot and no live counters`);
     }
   }
-  return { programs, plan: { stateChanges, accept, iterators }, warnings };
+  return { programs, plan: { stateChanges, accept, connectErrors, iterators }, warnings };
 }

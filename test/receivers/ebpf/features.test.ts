@@ -26,11 +26,11 @@ function setupError(fn: () => unknown): SetupError {
   assert.fail('no error');
 }
 
-test('the full set on a capable kernel: tp_btf twins, syscall tracepoints for accept, iterators', () => {
+test('the full set on a capable kernel: tp_btf twins, syscall tracepoints for accept and connect, iterators', () => {
   const c = choosePrograms(report(), { iterators: true });
   assert.deepEqual(Object.keys(c.programs).sort(), [
     'btf_inet_sock_set_state', 'btf_tcp_destroy_sock', 'btf_tcp_receive_reset', 'btf_tcp_retransmit_skb', 'btf_tcp_send_reset',
-    'iter_task_file', 'iter_tcp', 'tp_sys_exit_accept', 'tp_sys_exit_accept4',
+    'iter_task_file', 'iter_tcp', 'tp_sys_enter_connect', 'tp_sys_exit_accept', 'tp_sys_exit_accept4', 'tp_sys_exit_connect',
   ]);
   assert.deepEqual(c.warnings, []);
 });
@@ -43,10 +43,23 @@ test('tp_btf refused: the raw_tp twins, and sys_exit cannot replace missing sysc
   assert.ok(c.warnings.some((w) => /listens/.test(w)));
 });
 
-test('no tracefs: accept is watched through tp_btf sys_exit, with a warning', () => {
+test('no tracefs: accept is watched through tp_btf sys_exit, with a warning; early connect failures are not, and it says so', () => {
   const c = choosePrograms(report({ hooks: { syscall_tracepoint: false } }), { iterators: true });
   assert.equal(c.programs.btf_sys_exit, true);
   assert.ok(c.warnings.some((w) => /every syscall exit/.test(w)));
+  assert.equal(c.programs.tp_sys_exit_connect, undefined);
+  assert.ok(c.warnings.some((w) => /fail before their first SYN/.test(w)));
+  const e = setupError(() => choosePrograms(report({ hooks: { syscall_tracepoint: false } }), { iterators: true, prefer: { connect: 'tracepoint' } }));
+  assert.match(e.message, /hooks::connect: tracepoint/);
+  assert.match(e.hint!, /tracefs/);
+});
+
+test('hooks::connect: none leaves connect() alone', () => {
+  const c = choosePrograms(report(), { iterators: true, prefer: { connect: 'none' } });
+  assert.equal(c.programs.tp_sys_enter_connect, undefined);
+  assert.equal(c.programs.tp_sys_exit_connect, undefined);
+  assert.match(c.plan.connectErrors, /none/);
+  assert.deepEqual(c.warnings, []);
 });
 
 test('not root and no capabilities: says to run as root or grant CAP_BPF and CAP_PERFMON, or use sockdiag', () => {
