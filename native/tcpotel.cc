@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstring>
+#include <cstdio>
 #include <fcntl.h>
 #include <mutex>
 #include <string>
@@ -18,6 +19,7 @@
 #include <linux/capability.h>
 #include <csignal>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -339,22 +341,84 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     links_.clear();
   }
 
-  // iterate(mode): runs the iterators and returns their records (EXISTING or SAMPLE).
+  // iterate(mode, netns?): runs the iterators and returns { records, failed } (EXISTING or
+  // SAMPLE records). iter/tcp walks the sockets of the network namespace the calling
+  // thread is in when the iterator is created: after our own, it runs once in each
+  // namespace of `netns` (paths like /proc/PID/ns/net), entered with setns() on this
+  // thread for that moment only (no JavaScript runs meanwhile). Socket counts by state
+  // stay those of our own namespace. `failed` lists the namespaces that could not be
+  // entered, with errno.
   Napi::Value Iterate(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     RequireOpen(env);
     uint32_t mode = info[0].ToNumber().Uint32Value();
+    std::vector<std::string> others;
+    if (info.Length() > 1 && info[1].IsArray()) {
+      Napi::Array a = info[1].As<Napi::Array>();
+      for (uint32_t i = 0; i < a.Length(); i++) others.push_back(a.Get(i).ToString().Utf8Value());
+    }
     skel_->bss->iter_mode = mode;
     skel_->bss->iter_next_seq = 0;
     memset(&skel_->bss->state_counts, 0, sizeof(skel_->bss->state_counts));
     Chunk out;
-    if (mode == TCPOTEL_ITER_SNAPSHOT && HasLink("iter_task_file")) {
-      Chunk owners;  // task_file writes nothing; it attributes sockets to their processes
-      RunIterator(env, "iter_task_file", owners);
+    Napi::Array failed = Napi::Array::New(env);
+    try {
+      if (mode == TCPOTEL_ITER_SNAPSHOT && HasLink("iter_task_file")) {
+        Chunk owners;  // task_file writes nothing; it attributes sockets to their processes
+        RunIterator(env, "iter_task_file", owners);
+      }
+      RunIterator(env, "iter_tcp", out);
+      if (!others.empty()) {
+        int own = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (own < 0) ThrowBpfError(env, "open /proc/thread-self/ns/net", errno);
+        // Counting states only in our own namespace: no seq_num reaches this.
+        skel_->bss->iter_next_seq = ~0ULL;
+        uint32_t nfailed = 0;
+        for (auto& path : others) {
+          int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+          if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) {
+            int err = errno;
+            if (fd >= 0) close(fd);
+            Napi::Object f = Napi::Object::New(env);
+            f.Set("path", path);
+            f.Set("errno", err);
+            f.Set("code", ErrnoName(err));
+            failed.Set(nfailed++, f);
+            continue;
+          }
+          close(fd);
+          std::string error;
+          int err = 0;
+          try {
+            RunIterator(env, "iter_tcp", out);
+          } catch (const Napi::Error& e) {
+            error = e.Message();
+            err = EIO;
+          }
+          if (setns(own, CLONE_NEWNET) != 0) {
+            // This thread would stay in another namespace: nothing sane can follow.
+            fprintf(stderr, "tcpotel: cannot return to the own network namespace (errno %d)\n", errno);
+            abort();
+          }
+          if (err) {
+            Napi::Object f = Napi::Object::New(env);
+            f.Set("path", path);
+            f.Set("errno", err);
+            f.Set("code", error);
+            failed.Set(nfailed++, f);
+          }
+        }
+        close(own);
+      }
+    } catch (...) {
+      skel_->bss->iter_mode = 0;
+      throw;
     }
-    RunIterator(env, "iter_tcp", out);
     skel_->bss->iter_mode = 0;
-    return Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size());
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("records", Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size()));
+    result.Set("failed", failed);
+    return result;
   }
 
   Napi::Value StateCounts(const Napi::CallbackInfo& info) {

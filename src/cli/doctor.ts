@@ -52,6 +52,11 @@ export function judge(f: FeatureReport): { receivers: Verdict[]; features: Verdi
       detail: h.syscall_tracepoint?.ok ? 'syscalls:sys_enter_connect + sys_exit_connect tracepoints' : `needs syscall tracepoints: ${h.syscall_tracepoint?.detail}`,
     },
     { name: 'connections open before start (snapshot)', ok: !!(h.iter_tcp?.ok && h.iter_task_file?.ok), detail: h.iter_tcp?.ok ? (h.iter_task_file?.ok ? 'iter/tcp + iter/task_file' : 'iter/tcp only: no owners') : `iter/tcp: ${h.iter_tcp?.detail}` },
+    {
+      name: "containers' network namespaces too",
+      ok: !!h.iter_tcp?.ok && f.privileges.capSysAdmin,
+      detail: !h.iter_tcp?.ok ? `iter/tcp: ${h.iter_tcp?.detail}` : f.privileges.capSysAdmin ? 'setns() into each namespace for the iterators' : 'needs CAP_SYS_ADMIN to enter them: their connections are still reported as they open and close',
+    },
     { name: 'live counters of long-lived connections', ok: !!h.iter_tcp?.ok, detail: h.iter_tcp?.ok ? 'iter/tcp, no per-packet cost' : `iter/tcp: ${h.iter_tcp?.detail}` },
     { name: 'tracefs for classic tracepoints', ok: f.tracefs.ok, detail: f.tracefs.detail },
   ];

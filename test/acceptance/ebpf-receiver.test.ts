@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
+import { statSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -303,6 +304,43 @@ test('a connection opened before the receiver started is reported as pre-existin
   } finally {
     await r.stop();
     sink.kill('SIGKILL');
+  }
+});
+
+test('connections in other network namespaces (containers) are snapshotted and sampled too; namespaces: own leaves them out', { timeout: 30_000 }, async () => {
+  const ns = new NetnsPair('it').setup();
+  const sink = await startPeer(['sink', '--addr', ns.addrB, '--port', '0', '--name', 'tp-sink'], { netns: ns.b });
+  const port = Number(/ready (\d+)/.exec(sink.firstLine)![1]);
+  const hold = await startPeer(['hold', '--addr', ns.addrB, '--port', String(port), '--send-every', '50', '--chunk', '1000', '--name', 'tp-hold'], { netns: ns.a });
+  const holdPort = Number(/connected (\d+)/.exec(hold.firstLine)![1]);
+  await sleep(300);
+  const own = await startEbpf({ snapshot: true, sample_interval: '250ms', namespaces: 'own' });
+  const r = await startEbpf({ snapshot: true, sample_interval: '250ms' });
+  try {
+    const existing = () => r.onPorts(port).filter((e) => e.kind === 'existing');
+    await waitUntil(() => existing().length >= 2, 3000, 'existing events for both ends');
+    const client = existing().find((e) => e.localPort === holdPort)!;
+    const server = existing().find((e) => e.localPort === port)!;
+    assert.ok(client && server, 'both ends reported');
+    assert.deepEqual([client.localAddress, client.remoteAddress, client.pid, client.comm, client.direction], [ns.addrA, ns.addrB, hold.pid, 'tp-hold', 'outbound']);
+    assert.deepEqual([server.localAddress, server.remoteAddress, server.pid, server.comm, server.direction], [ns.addrB, ns.addrA, sink.pid, 'tp-sink', 'inbound']);
+    assert.equal(client.netns, statSync(`/run/netns/${ns.a}`).ino, "the client's namespace");
+    assert.equal(server.netns, statSync(`/run/netns/${ns.b}`).ino, "the server's namespace");
+
+    const samples = () => r.onPorts(port).filter((e) => e.kind === 'sample' && e.localPort === holdPort);
+    await waitUntil(() => samples().length >= 3, 5000, 'three live samples');
+    const s = samples();
+    for (let i = 1; i < s.length; i++) assert.ok(s[i]!.bytesSent > s[i - 1]!.bytesSent, 'live bytes grow');
+    assert.equal(s[0]!.socketId, client.socketId);
+
+    // Our own namespace only: nothing of theirs but what the state hook sees (nothing here).
+    assert.deepEqual(own.onPorts(port).filter((e) => e.kind === 'existing' || e.kind === 'sample'), []);
+  } finally {
+    await r.stop();
+    await own.stop();
+    hold.kill('SIGKILL');
+    sink.kill('SIGKILL');
+    ns.cleanup();
   }
 });
 

@@ -61,7 +61,11 @@ export interface NativeTracer {
   start(onChunk: (records: Buffer) => void, options: { pollMs: number; maxPendingBytes?: number }): void;
   /** Detaches every program, then resolves once every record has been handed to onChunk. */
   stop(): Promise<void>;
-  iterate(mode: number): Buffer;
+  /**
+   * Runs the iterators (our network namespace, then each of `netns`, entered for that
+   * moment): their records, and the namespaces that could not be entered.
+   */
+  iterate(mode: number, netns?: string[]): { records: Buffer; failed: Array<{ path: string; errno: number; code: string }> };
   stateCounts(): { v4: number[]; v6: number[] };
   stats(): KernelStats;
   trackedSockets(): number;

@@ -15,6 +15,11 @@ export const ebpfConfigSchema = z
     snapshot: z.boolean(),
     /** Read live counters of open connections this often; 0 turns it off. */
     sample_interval: duration(),
+    /**
+     * Where the snapshot and the live samples look: every network namespace on the host
+     * (containers' too; needs CAP_SYS_ADMIN to enter them), or only tcpotel's own.
+     */
+    namespaces: z.enum(['all', 'own']),
     /** How long the consumer waits for the kernel before looking anyway. */
     poll_interval: duration().refine((ms) => ms >= 1 && ms <= 1000, { message: 'poll_interval must be between 1ms and 1s' }),
     /** Records held in user space while the pipeline is busy, before the kernel ring takes over. */
@@ -52,6 +57,7 @@ export function defaultEbpfConfig() {
     state_changes: false,
     snapshot: true,
     sample_interval: '10s',
+    namespaces: 'all',
     poll_interval: '50ms',
     user_buffer_size: '128MiB',
     wakeup_batch: '64KiB',

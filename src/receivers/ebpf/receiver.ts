@@ -10,6 +10,7 @@ import { calibrateClock } from '../../core/clock.js';
 import { SetupError } from '../../core/errors.js';
 import { BpfError, loadAddon, type NativeTracer } from './bindings.js';
 import { choosePrograms, probeFeatures, type ProgramChoice } from './features.js';
+import { otherNetworkNamespaces } from './netns.js';
 import { ITER_MODE, KIND_BY_CODE, KIND_COUNT, decodeRecords } from './record.js';
 import type { EbpfConfig } from './config.js';
 
@@ -21,6 +22,7 @@ export class EbpfReceiver implements Receiver {
   private stopped = false;
   private received = 0;
   private unknownRecords = 0;
+  private readonly namespaceWarnings = new Set<string>();
   /** Kernel counters read after the final drain. */
   finalStats?: ReturnType<NativeTracer['stats']>;
   /** Which twins were chosen, for logs and tests. */
@@ -115,7 +117,8 @@ export class EbpfReceiver implements Receiver {
   iterate(mode: number): void {
     if (!this.tracer || this.stopped) return;
     try {
-      const records = this.tracer.iterate(mode);
+      const { records, failed } = this.tracer.iterate(mode, this.config.namespaces === 'all' ? otherNetworkNamespaces() : []);
+      this.noteNamespaceFailures(failed);
       const { events, unknown } = decodeRecords(records);
       this.unknownRecords += unknown;
       let stateCounts: StateCounts | undefined;
@@ -126,6 +129,20 @@ export class EbpfReceiver implements Receiver {
       }
     } catch (err) {
       this.ctx.logger.error({ err }, 'iterator run failed');
+    }
+  }
+
+  /** Namespaces the iterators could not enter: said once per reason, at warn. */
+  private noteNamespaceFailures(failed: Array<{ path: string; errno: number; code: string }>): void {
+    for (const f of failed) {
+      if (this.namespaceWarnings.has(f.code)) continue;
+      this.namespaceWarnings.add(f.code);
+      this.ctx.logger.warn(
+        { path: f.path, code: f.code, namespaces: failed.length },
+        f.code === 'EPERM'
+          ? 'cannot enter other network namespaces (needs CAP_SYS_ADMIN): their connections are reported as they open and close, without start-up snapshot or live samples; set namespaces: own to silence this'
+          : 'cannot iterate the sockets of a network namespace: its connections get no start-up snapshot or live samples',
+      );
     }
   }
 
