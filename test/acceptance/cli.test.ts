@@ -10,7 +10,7 @@ import { chmodSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/core/paths.js';
-import { loadedProgramIds, programsOf, runClient, sleep, startPeer, startServer, waitUntil } from '../support/peer.js';
+import { NetnsPair, loadedProgramIds, programsOf, runClient, sleep, startPeer, startServer, waitUntil } from '../support/peer.js';
 
 const cli = join(packageRoot(), 'bin', 'tcpotel.js');
 
@@ -196,6 +196,9 @@ test('service::user drops root after attaching: events, counters and live sample
   chmodSync(dir, 0o777);
   const sink = await startPeer(['sink', '--addr', '127.0.0.1', '--port', '0']);
   const port = Number(/ready (\d+)/.exec(sink.firstLine)![1]);
+  // Another network namespace with a process in it: as nobody, the samples cannot enter it.
+  const ns = new NetnsPair('cu').setup();
+  const other = await startPeer(['sink', '--addr', ns.addrA, '--port', '0'], { netns: ns.a });
   const config = configFile(
     dir,
     `
@@ -236,10 +239,16 @@ service:
     assert.equal(close.attributes['tcp.bytes.sent'], held.json.sent);
     const produced = lastPoints(jsonLines(join(dir, 'metrics.jsonl')), 'tcpotel.ebpf.events.produced');
     assert.ok(produced.reduce((s, p) => s + p.value, 0) > 0, 'kernel counters still readable');
+    const skipped = lastPoints(jsonLines(join(dir, 'metrics.jsonl')), 'tcpotel.ebpf.namespaces.skipped');
+    assert.ok(skipped.reduce((s, p) => s + p.value, 0) >= 2, 'the namespaces it cannot enter are counted');
+    assert.match(t.stderr(), /cannot enter other network namespaces \(needs CAP_SYS_ADMIN\)/);
+    assert.equal(t.stderr().match(/cannot enter other network namespaces/g)!.length, 1, 'said once');
     const left = new Set(tcpotelPrograms());
     for (const id of ours) assert.ok(!left.has(id), `program ${id} detached after SIGTERM`);
   } finally {
     t.child.kill('SIGKILL');
     sink.kill('SIGKILL');
+    other.kill('SIGKILL');
+    ns.cleanup();
   }
 });

@@ -23,6 +23,7 @@ export class EbpfReceiver implements Receiver {
   private received = 0;
   private unknownRecords = 0;
   private readonly namespaceWarnings = new Set<string>();
+  private namespacesSkipped = 0;
   /** Kernel counters read after the final drain. */
   finalStats?: ReturnType<NativeTracer['stats']>;
   /** Which twins were chosen, for logs and tests. */
@@ -134,6 +135,7 @@ export class EbpfReceiver implements Receiver {
 
   /** Namespaces the iterators could not enter: said once per reason, at warn. */
   private noteNamespaceFailures(failed: Array<{ path: string; errno: number; code: string }>): void {
+    this.namespacesSkipped += failed.length;
     for (const f of failed) {
       if (this.namespaceWarnings.has(f.code)) continue;
       this.namespaceWarnings.add(f.code);
@@ -177,6 +179,7 @@ export class EbpfReceiver implements Receiver {
     }
     t.observedCounter('tcpotel.ebpf.sockets.untracked', base, () => stats().untracked);
     t.observedCounter('tcpotel.ebpf.events.filtered', base, () => stats().filtered);
+    t.observedCounter('tcpotel.ebpf.namespaces.skipped', base, () => this.namespacesSkipped);
   }
 
   /** Kernel counters, summed over CPUs: what was produced and what the ring could not take. */
