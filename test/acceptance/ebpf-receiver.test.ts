@@ -260,19 +260,34 @@ test('retransmits induced by packet loss in a network namespace are reported and
   }
 });
 
-test('a connection opened before the receiver started is reported as pre-existing, and its live bytes grow', async () => {
-  const sink = await startPeer(['sink', '--addr', '127.0.0.1', '--port', '0', '--name', 'tp-sink']);
+/**
+ * A sink (tp-sink) and a connection to it held open (tp-hold) that sends 1000 bytes each
+ * 50 ms, started before the receiver; each in namespace `netns` when given.
+ */
+async function heldConnection(addr: string, netns: { server?: string; client?: string } = {}) {
+  const sink = await startPeer(['sink', '--addr', addr, '--port', '0', '--name', 'tp-sink'], { netns: netns.server });
   const port = Number(/ready (\d+)/.exec(sink.firstLine)![1]);
-  const hold = await startPeer(['hold', '--addr', '127.0.0.1', '--port', String(port), '--send-every', '50', '--chunk', '1000', '--name', 'tp-hold']);
+  const hold = await startPeer(['hold', '--addr', addr, '--port', String(port), '--send-every', '50', '--chunk', '1000', '--name', 'tp-hold'], { netns: netns.client });
   const holdPort = Number(/connected (\d+)/.exec(hold.firstLine)![1]);
   await sleep(300);
+  return { sink, port, hold, holdPort };
+}
+
+/** Both ends of a held connection, as the receiver's snapshot reported them. */
+async function existingEnds(r: Awaited<ReturnType<typeof startEbpf>>, port: number, holdPort: number) {
+  const existing = () => r.onPorts(port).filter((e) => e.kind === 'existing');
+  await waitUntil(() => existing().length >= 2, 3000, 'existing events for both ends');
+  const client = existing().find((e) => e.localPort === holdPort)!;
+  const server = existing().find((e) => e.localPort === port)!;
+  assert.ok(client && server, 'both ends reported');
+  return { client, server };
+}
+
+test('a connection opened before the receiver started is reported as pre-existing, and its live bytes grow', async () => {
+  const { sink, port, hold, holdPort } = await heldConnection('127.0.0.1');
   const r = await startEbpf({ snapshot: true, sample_interval: '250ms' });
   try {
-    const existing = () => r.onPorts(port).filter((e) => e.kind === 'existing');
-    await waitUntil(() => existing().length >= 2, 3000, 'existing events for both ends');
-    const client = existing().find((e) => e.localPort === holdPort)!;
-    const server = existing().find((e) => e.localPort === port)!;
-    assert.ok(client && server, 'both ends reported');
+    const { client, server } = await existingEnds(r, port, holdPort);
     assert.equal(client.preexisting, true);
     assert.equal(client.pid, hold.pid);
     assert.equal(client.comm, 'tp-hold');
@@ -309,19 +324,11 @@ test('a connection opened before the receiver started is reported as pre-existin
 
 test('connections in other network namespaces (containers) are snapshotted and sampled too; namespaces: own leaves them out', { timeout: 30_000 }, async () => {
   const ns = new NetnsPair('it').setup();
-  const sink = await startPeer(['sink', '--addr', ns.addrB, '--port', '0', '--name', 'tp-sink'], { netns: ns.b });
-  const port = Number(/ready (\d+)/.exec(sink.firstLine)![1]);
-  const hold = await startPeer(['hold', '--addr', ns.addrB, '--port', String(port), '--send-every', '50', '--chunk', '1000', '--name', 'tp-hold'], { netns: ns.a });
-  const holdPort = Number(/connected (\d+)/.exec(hold.firstLine)![1]);
-  await sleep(300);
+  const { sink, port, hold, holdPort } = await heldConnection(ns.addrB, { server: ns.b, client: ns.a });
   const own = await startEbpf({ snapshot: true, sample_interval: '250ms', namespaces: 'own' });
   const r = await startEbpf({ snapshot: true, sample_interval: '250ms' });
   try {
-    const existing = () => r.onPorts(port).filter((e) => e.kind === 'existing');
-    await waitUntil(() => existing().length >= 2, 3000, 'existing events for both ends');
-    const client = existing().find((e) => e.localPort === holdPort)!;
-    const server = existing().find((e) => e.localPort === port)!;
-    assert.ok(client && server, 'both ends reported');
+    const { client, server } = await existingEnds(r, port, holdPort);
     assert.deepEqual([client.localAddress, client.remoteAddress, client.pid, client.comm, client.direction], [ns.addrA, ns.addrB, hold.pid, 'tp-hold', 'outbound']);
     assert.deepEqual([server.localAddress, server.remoteAddress, server.pid, server.comm, server.direction], [ns.addrB, ns.addrA, sink.pid, 'tp-sink', 'inbound']);
     assert.equal(client.netns, statSync(`/run/netns/${ns.a}`).ino, "the client's namespace");
