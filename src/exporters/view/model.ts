@@ -173,10 +173,12 @@ interface Entry {
   peer?: string;
   pid?: number;
   comm?: string;
-  label: string;
+  /** The key attributes' names, sorted. */
+  names: string[];
+  /** The row label and the lower-cased text the filter searches: made when first asked for. */
+  label: string | undefined;
   overflow: boolean;
-  /** Lower-cased text the filter searches. */
-  search: string;
+  search: string | undefined;
   opened: number;
   closed: number;
   active: number;
@@ -237,6 +239,14 @@ export function periodRates(p: Period): Rates {
   };
 }
 
+function labelOf(e: Entry): string {
+  return (e.label ??= e.overflow ? '(other series: over the aggregate series cap)' : e.names.map((n) => `${n}=${String(e.attributes[n])}`).join(' '));
+}
+
+function searchOf(e: Entry): string {
+  return (e.search ??= [e.local ?? '', e.peer ?? '', e.pid ?? '', e.comm ?? '', ...e.names.map((n) => String(e.attributes[n]))].join(' ').toLowerCase());
+}
+
 function matches(search: string, filter: string): boolean {
   return filter === '' || search.includes(filter);
 }
@@ -249,6 +259,8 @@ export class ViewModel {
   private readonly totalCounts: Counts = emptyCounts();
   private active = 0;
   private readonly entries = new Map<string, Entry>();
+  /** Entries by the attributes object of the points that found them. */
+  private byAttributes = new WeakMap<Attributes, Entry>();
   private states: StateCount[] = [];
   private recentEvents: RecentEvent[] = [];
   /** Number of the period in progress; the last complete one is periodId - 1. */
@@ -275,6 +287,15 @@ export class ViewModel {
   }
 
   private entry(attrs: Attributes, startMs: number): Entry {
+    // A series' points mostly share one attributes object: found by identity, no key built.
+    const known = this.byAttributes.get(attrs);
+    if (known !== undefined && this.entries.get(known.key) === known) return known;
+    const e = this.entryByKey(attrs, startMs);
+    this.byAttributes.set(attrs, e);
+    return e;
+  }
+
+  private entryByKey(attrs: Attributes, startMs: number): Entry {
     const names = Object.keys(attrs)
       .filter((k) => !POINT_ONLY.has(k))
       .sort();
@@ -291,8 +312,6 @@ export class ViewModel {
     const commValue = attributes[ATTR.processExecutableName];
     const comm = commValue === undefined ? undefined : String(commValue);
     const overflow = attributes[OVERFLOW_ATTR] === true;
-    const label = overflow ? '(other series: over the aggregate series cap)' : names.map((n) => `${n}=${String(attributes[n])}`).join(' ');
-    const search = [local ?? '', peer ?? '', pid ?? '', comm ?? '', ...names.map((n) => String(attributes[n]))].join(' ').toLowerCase();
     e = {
       key,
       attributes,
@@ -300,9 +319,10 @@ export class ViewModel {
       peer,
       pid,
       comm,
-      label,
+      names,
+      label: undefined,
       overflow,
-      search,
+      search: undefined,
       opened: 0,
       closed: 0,
       active: 0,
@@ -532,7 +552,7 @@ export class ViewModel {
       peer: e.peer,
       pid: e.pid,
       comm: e.comm,
-      label: e.label,
+      label: labelOf(e),
       overflow: e.overflow,
       state,
       open: active,
@@ -552,7 +572,7 @@ export class ViewModel {
   rows(sort: SortKey = 'bytes', filter = ''): ConnectionRow[] {
     const f = filter.toLowerCase();
     const rows: ConnectionRow[] = [];
-    for (const e of this.entries.values()) if (matches(e.search, f)) rows.push(this.rowOf(e));
+    for (const e of this.entries.values()) if (f === '' || matches(searchOf(e), f)) rows.push(this.rowOf(e));
     const byKey = (a: ConnectionRow, b: ConnectionRow) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
     const bytes = (a: ConnectionRow, b: ConnectionRow) => b.tx + b.rx - (a.tx + a.rx);
     const cmp: Record<SortKey, (a: ConnectionRow, b: ConnectionRow) => number> = {

@@ -76,7 +76,9 @@ class HistogramTable {
   read(row: number): { count: number; sum: number; min: number; max: number; bucketCounts: number[] } {
     const d = this.data;
     const o = row * this.stride;
-    return { count: d[o]!, sum: d[o + 1]!, min: d[o + 2]!, max: d[o + 3]!, bucketCounts: Array.from(d.subarray(o + 4, o + this.stride)) };
+    const bucketCounts = new Array<number>(this.stride - 4);
+    for (let i = 0; i < bucketCounts.length; i++) bucketCounts[i] = d[o + 4 + i]!;
+    return { count: d[o]!, sum: d[o + 1]!, min: d[o + 2]!, max: d[o + 3]!, bucketCounts };
   }
   clear(rows: number): void {
     this.data.fill(0, 0, rows * this.stride);

@@ -17,7 +17,8 @@ export const ebpfConfigSchema = z
     sample_interval: duration(),
     /**
      * Where the snapshot and the live samples look: every network namespace on the host
-     * (containers' too; needs CAP_SYS_ADMIN to enter them), or only tcpotel's own.
+     * (containers' too, found in /proc at most 10 s ago; needs CAP_SYS_ADMIN to enter
+     * them), or only tcpotel's own.
      */
     namespaces: z.enum(['all', 'own']),
     /** How long the consumer waits for the kernel before looking anyway. */

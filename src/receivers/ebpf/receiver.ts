@@ -14,6 +14,9 @@ import { otherNetworkNamespaces } from './netns.js';
 import { ITER_MODE, KIND_BY_CODE, KIND_COUNT, decodeRecords } from './record.js';
 import type { EbpfConfig } from './config.js';
 
+/** How long a scan of the host's network namespaces is used before the next. */
+const NETNS_RESCAN_MS = 10_000;
+
 export class EbpfReceiver implements Receiver {
   private readonly subject = new Subject<EventBatch>();
   readonly output: Observable<EventBatch> = this.subject.asObservable();
@@ -24,6 +27,7 @@ export class EbpfReceiver implements Receiver {
   private unknownRecords = 0;
   private readonly namespaceWarnings = new Set<string>();
   private namespacesSkipped = 0;
+  private netns?: { at: number; paths: string[] };
   /** Kernel counters read after the final drain. */
   finalStats?: ReturnType<NativeTracer['stats']>;
   /** Which twins were chosen, for logs and tests. */
@@ -118,7 +122,7 @@ export class EbpfReceiver implements Receiver {
   iterate(mode: number): void {
     if (!this.tracer || this.stopped) return;
     try {
-      const { records, failed } = this.tracer.iterate(mode, this.config.namespaces === 'all' ? otherNetworkNamespaces() : []);
+      const { records, failed } = this.tracer.iterate(mode, this.namespacesToVisit());
       this.noteNamespaceFailures(failed);
       const { events, unknown } = decodeRecords(records);
       this.unknownRecords += unknown;
@@ -133,8 +137,19 @@ export class EbpfReceiver implements Receiver {
     }
   }
 
-  /** Namespaces the iterators could not enter: said once per reason, at warn. */
-  private noteNamespaceFailures(failed: Array<{ path: string; errno: number; code: string }>): void {
+  /** The other network namespaces, from a scan of /proc at most NETNS_RESCAN_MS old. */
+  private namespacesToVisit(): string[] {
+    if (this.config.namespaces !== 'all') return [];
+    const now = Date.now();
+    if (!this.netns || now - this.netns.at > NETNS_RESCAN_MS) this.netns = { at: now, paths: otherNetworkNamespaces() };
+    return this.netns.paths;
+  }
+
+  /** Namespaces the iterators could not enter: counted, and said once per reason at warn. */
+  private noteNamespaceFailures(all: Array<{ path: string; errno: number; code: string }>): void {
+    // A namespace whose process has exited since the scan: scan again next time.
+    if (all.some((f) => f.code === 'ENOENT' || f.code === 'ESRCH')) this.netns = undefined;
+    const failed = all.filter((f) => f.code !== 'ENOENT' && f.code !== 'ESRCH');
     this.namespacesSkipped += failed.length;
     for (const f of failed) {
       if (this.namespaceWarnings.has(f.code)) continue;
