@@ -91,19 +91,23 @@ export interface RawEndpoints {
 }
 
 /**
- * Events that can copy their five-tuple as raw words (the eBPF receiver's): family, the
- * local address (4 words; IPv4 in the first, the rest 0), the remote address (4 words),
- * then local port << 16 | remote port. Ten words in all.
+ * Events that can copy their five-tuple and owner as raw words (the eBPF receiver's):
+ * family, the local address (4 words; IPv4 in the first, the rest 0), the remote address
+ * (4 words), local port << 16 | remote port; then (copyOwner) the pid and the command
+ * name's 16 bytes (4 words, zero-padded). Fifteen words in all.
  */
 export interface RawTuple {
   copyTuple(out: Uint32Array, at: number): void;
+  copyOwner(out: Uint32Array, at: number): void;
 }
-export const TUPLE_WORDS = 10;
+export const TUPLE_WORDS = 15;
+/** Where copyOwner's words start. */
+export const OWNER_WORD = 10;
 
-/** A hash of ten tuple words at `at` (not symmetric: local and remote are told apart). */
-export function tupleWordsHash(w: Uint32Array, at: number): number {
+/** A hash of the first `n` tuple words at `at` (not symmetric: local and remote are told apart). */
+export function tupleWordsHash(w: Uint32Array, at: number, n: number): number {
   let h = 0;
-  for (let i = 0; i < TUPLE_WORDS; i++) h = mix(h, w[at + i]!);
+  for (let i = 0; i < n; i++) h = mix(h, w[at + i]!);
   return fmix32(h);
 }
 

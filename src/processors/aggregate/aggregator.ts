@@ -13,7 +13,7 @@ import { ATTR, eventAttribute } from '../../semconv/attributes.js';
 import { TCP_METRICS } from '../../semconv/metrics.js';
 import type { AggregateConfig } from './config.js';
 import { keyAttributes } from './config.js';
-import { TUPLE_WORDS, tupleWordsHash, type RawTuple } from '../../core/hash.js';
+import { OWNER_WORD, TUPLE_WORDS, tupleWordsHash, type RawTuple } from '../../core/hash.js';
 import { ConnectionTable, EPOCH, OPEN, RECEIVED, RETRANS, ROW, SENT } from './connections.js';
 
 /** The numeric columns of a series' row in the window's table. */
@@ -124,13 +124,21 @@ export class Aggregator {
   /** Window number, for the connections' cached rows (from 1: a new connection's 0 is none). */
   private epoch = 1;
   /**
-   * Five-tuple keys from raw records: an index from the tuple's words to its row, in
-   * front of the string-keyed window (no key text built for a series already seen in
-   * the window). `index` holds row + 1 (0: empty), `tuples` each indexed row's words.
+   * Keys of the five-tuple (and the owner's pid or command name, if keyed on), from raw
+   * records: an index from the record's words to its row, in front of the string-keyed
+   * window (no key text built for a series already seen in the window). `index` holds
+   * row + 1 (0: empty), `tuples` each indexed row's words.
+   */
+  private readonly rawKeys: boolean;
+  private readonly rawPid: boolean;
+  private readonly rawComm: boolean;
+  /** Words of the raw key that count: the five-tuple's, and the owner's when keyed on. */
+  private readonly rawWords: number;
+  /**
    */
   private index = new Int32Array(INITIAL_ROWS * 2);
   private indexed = 0;
-  private tuples = new Uint32Array(INITIAL_ROWS * TUPLE_WORDS);
+  private tuples: Uint32Array;
   private readonly scratch = new Uint32Array(TUPLE_WORDS);
   /** The series key of the row rowOf() last returned. */
   private lastKey = '';
@@ -144,7 +152,13 @@ export class Aggregator {
     now: number,
   ) {
     this.keys = keyAttributes(config.keys);
-    this.fastFiveTuple = this.keys.join(',') === keyAttributes('five_tuple').join(',');
+    const five = keyAttributes('five_tuple');
+    this.fastFiveTuple = this.keys.join(',') === five.join(',');
+    this.rawPid = this.keys.includes(ATTR.processPid);
+    this.rawComm = this.keys.includes(ATTR.processExecutableName);
+    this.rawWords = this.rawPid || this.rawComm ? TUPLE_WORDS : OWNER_WORD;
+    this.tuples = new Uint32Array(INITIAL_ROWS * this.rawWords);
+    this.rawKeys = five.every((k) => this.keys.includes(k)) && this.keys.every((k) => five.includes(k) || k === ATTR.processPid || k === ATTR.processExecutableName);
     this.signature = this.keys.join(',');
     this.windowStart = now;
     this.connections = new ConnectionTable(config.max_connections);
@@ -189,24 +203,32 @@ export class Aggregator {
   /** The window's row of an event's series (its key in lastKey). */
   private rowOf(ev: TcpEvent): number {
     const raw = ev as TcpEvent & Partial<RawTuple>;
-    if (!this.fastFiveTuple || ev.attributes !== undefined || raw.copyTuple === undefined) {
+    if (!this.rawKeys || ev.attributes !== undefined || raw.copyTuple === undefined) {
       const k = this.keyOf(ev);
       this.lastKey = k;
       return this.series(k, undefined, ev);
     }
     const sc = this.scratch;
     raw.copyTuple(sc, 0);
+    if (this.rawPid || this.rawComm) {
+      raw.copyOwner!(sc, OWNER_WORD);
+      if (!this.rawPid) sc[OWNER_WORD] = 0;
+      if (!this.rawComm) sc.fill(0, OWNER_WORD + 1);
+    }
     const idx = this.index;
     const mask = idx.length - 1;
     const t = this.tuples;
-    let i = tupleWordsHash(sc, 0) & mask;
+    const n = this.rawWords;
+    let i = tupleWordsHash(sc, 0, n) & mask;
     for (;;) {
       const r = idx[i]!;
       if (r === 0) break;
-      const o = (r - 1) * TUPLE_WORDS;
-      if (t[o] === sc[0] && t[o + 1] === sc[1] && t[o + 5] === sc[5] && t[o + 9] === sc[9] && t[o + 2] === sc[2] && t[o + 3] === sc[3] && t[o + 4] === sc[4] && t[o + 6] === sc[6] && t[o + 7] === sc[7] && t[o + 8] === sc[8]) {
+      const o = (r - 1) * n;
+      let w = 0;
+      while (w < n && t[o + w] === sc[w]) w++;
+      if (w === n) {
         this.lastKey = this.rowKeys[r - 1]!;
-        this.lastAttrs = undefined;
+        this.lastAttrs = this.rowAttrs[r - 1];
         return r - 1;
       }
       i = (i + 1) & mask;
@@ -216,7 +238,7 @@ export class Aggregator {
     const row = this.series(k, undefined, ev);
     if (row !== this.overflowRow) {
       // (series() may have grown the tables: this.tuples, not t.)
-      this.tuples.set(sc, row * TUPLE_WORDS);
+      this.tuples.set(sc.subarray(0, this.rawWords), row * this.rawWords);
       idx[i] = row + 1;
       if (++this.indexed * 2 > idx.length) this.reindex(idx.length * 2);
     }
@@ -230,7 +252,7 @@ export class Aggregator {
     const mask = size - 1;
     for (const r of old) {
       if (r === 0) continue;
-      let i = tupleWordsHash(this.tuples, (r - 1) * TUPLE_WORDS) & mask;
+      let i = tupleWordsHash(this.tuples, (r - 1) * this.rawWords, this.rawWords) & mask;
       while (idx[i] !== 0) i = (i + 1) & mask;
       idx[i] = r;
     }
@@ -247,7 +269,7 @@ export class Aggregator {
       this.rtt.grow(this.capacity);
       this.handshake.grow(this.capacity);
       this.duration.grow(this.capacity);
-      const tu = new Uint32Array(this.capacity * TUPLE_WORDS);
+      const tu = new Uint32Array(this.capacity * this.rawWords);
       tu.set(this.tuples);
       this.tuples = tu;
     }

@@ -153,6 +153,8 @@ const RECORD_HALVES = RECORD_SIZE >> 1;
 const W = Object.fromEntries(Object.entries(OFFSETS).map(([k, v]) => [k, v >> 2])) as Record<keyof typeof OFFSETS, number>;
 const W_SADDR = OFFSETS.saddr >> 2;
 const W_DADDR = OFFSETS.daddr >> 2;
+const W_COMM = OFFSETS.comm >> 2;
+const W_PID = OFFSETS.pid >> 2;
 const H = Object.fromEntries(Object.entries(OFFSETS).map(([k, v]) => [k, v >> 1])) as Record<keyof typeof OFFSETS, number>;
 
 /** A chunk of records and its 32- and 16-bit views. */
@@ -241,6 +243,16 @@ class RecordEvent implements TcpEvent, RawEndpoints, RawTuple {
       out[at + 8] = 0;
     }
     out[at + 9] = ((this.c.h[this.hb + H.sport]! << 16) | this.c.h[this.hb + H.dport]!) >>> 0;
+  }
+  /** The owner's raw words (see RawTuple): pid, then the command name's 16 bytes. */
+  copyOwner(out: Uint32Array, at: number): void {
+    const w = this.c.w;
+    const c = this.b + W_COMM;
+    out[at] = w[this.b + W_PID]!;
+    out[at + 1] = w[c]!;
+    out[at + 2] = w[c + 1]!;
+    out[at + 3] = w[c + 2]!;
+    out[at + 4] = w[c + 3]!;
   }
   get localPort(): number {
     return this.c.h[this.hb + H.sport]!;

@@ -175,10 +175,12 @@ test('raw kernel records (five-tuple index) and plain events aggregate to exactl
       const socketId = id++;
       const sent = Math.floor(rnd() * 1e6);
       const received = Math.floor(rnd() * 1e6);
-      events.push(makeEvent({ ...t, kind: 'open', socketId, handshakeNs: 1000 + Math.floor(rnd() * 1e6) }));
-      events.push(makeEvent({ ...t, kind: 'sample', socketId, bytesSent: sent >> 1, bytesReceived: received >> 1, srttUs: 1 + Math.floor(rnd() * 5000) }));
-      if (rnd() < 0.8) events.push(makeEvent({ ...t, kind: 'close', socketId, bytesSent: sent, bytesReceived: received, durationNs: 1e6, srttUs: 100, oldState: 'last_ack', newState: 'closed' }));
-      if (rnd() < 0.1) events.push(makeEvent({ ...t, kind: 'existing', socketId: id++, bytesSent: 5, bytesReceived: 6 }));
+      // Owners vary: the same tuple from two processes is two series when keyed on them.
+      const owner = { pid: 100 + Math.floor(rnd() * 3), comm: ['curl', 'nginx', 'a-very-long-name'][Math.floor(rnd() * 3)]! };
+      events.push(makeEvent({ ...t, ...owner, kind: 'open', socketId, handshakeNs: 1000 + Math.floor(rnd() * 1e6) }));
+      events.push(makeEvent({ ...t, ...owner, kind: 'sample', socketId, bytesSent: sent >> 1, bytesReceived: received >> 1, srttUs: 1 + Math.floor(rnd() * 5000) }));
+      if (rnd() < 0.8) events.push(makeEvent({ ...t, ...owner, kind: 'close', socketId, bytesSent: sent, bytesReceived: received, durationNs: 1e6, srttUs: 100, oldState: 'last_ack', newState: 'closed' }));
+      if (rnd() < 0.1) events.push(makeEvent({ ...t, ...owner, kind: 'existing', socketId: id++, bytesSent: 5, bytesReceived: 6 }));
     }
   }
   const buf = Buffer.alloc(events.length * RECORD_SIZE);
@@ -188,8 +190,13 @@ test('raw kernel records (five-tuple index) and plain events aggregate to exactl
   assert.equal(raw.length, events.length);
   assert.equal(typeof (raw[0] as unknown as { copyTuple?: unknown }).copyTuple, 'function', 'the records take the raw path');
 
-  for (const max_series of [10000, 300]) {
-    const cfg = config({ interval: '1h', max_series });
+  for (const [max_series, keys] of [
+    [10000, 'five_tuple'],
+    [300, 'five_tuple'],
+    [10000, ['five_tuple', 'process.pid', 'process.executable.name']],
+    [300, ['five_tuple', 'process.executable.name']],
+  ] as const) {
+    const cfg = config({ interval: '1h', max_series, keys });
     const outputs = [raw, plain].map((evs) => {
       let overflow = 0;
       const agg = new Aggregator(cfg, { overflow: (n) => (overflow += n), evicted: () => undefined }, 0);
@@ -202,7 +209,7 @@ test('raw kernel records (five-tuple index) and plain events aggregate to exactl
       }
       return { windows, overflow };
     });
-    assert.deepEqual(outputs[0]!.windows, outputs[1]!.windows, `max_series ${max_series}`);
+    assert.deepEqual(outputs[0]!.windows, outputs[1]!.windows, `max_series ${max_series}, keys ${String(keys)}`);
     assert.equal(outputs[0]!.overflow, outputs[1]!.overflow);
     if (max_series === 300) assert.ok(outputs[0]!.overflow > 0, 'the cap was reached');
     const opened = outputs[0]!.windows.flat().filter((p) => p.name === 'tcp.connections.opened').reduce((a, p) => a + (p.type === 'sum' ? p.value : 0), 0);
