@@ -122,9 +122,10 @@ export class NetnsPair {
     execFileSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: rules, stdio: ['pipe', 'pipe', 'pipe'] });
   }
 
-  /** Sets a sysctl inside namespace `ns` (per-namespace ones, e.g. net.ipv4.tcp_syn_retries). */
+  /** Sets a sysctl inside namespace `ns` (per-namespace ones, e.g. net.ipv4.tcp_syn_retries), through /proc/sys. */
   sysctl(ns: string, key: string, value: string): void {
-    execFileSync('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', `${key}=${value}`], { stdio: 'pipe' });
+    const path = `/proc/sys/${key.replace(/\./g, '/')}`;
+    execFileSync('ip', ['netns', 'exec', ns, 'sh', '-c', `echo ${value} > ${path}`], { stdio: 'pipe' });
   }
 
   cleanup(): void {
