@@ -302,6 +302,25 @@ static __always_inline void emit_sock_event(__u8 kind, const struct sock *sk, __
 	submit(e);
 }
 
+/* connect() in progress, per thread: its destination (see the connect section below). */
+struct connect_args {
+	__u64 start_ns;
+	__s64 fd;
+	__u16 family;
+	__u16 port;
+	__u8 addr[16];
+	/* The state path saw this connect fail inside the call with no error on the socket
+	 * (no ephemeral port: EADDRNOTAVAIL): the syscall's exit reports it, with its errno. */
+	__u64 deferred_sk;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, struct connect_args);
+} connecting SEC(".maps");
+
 /* ---------- state changes ---------- */
 
 static __always_inline struct sock_info *info_create(__u64 key, __u64 cookie, __u64 now, __u16 flags)
@@ -435,6 +454,17 @@ static __always_inline int on_state_change(const struct sock *sk, int oldstate, 
 			__u16 err = BPF_CORE_READ(sk, sk_err);
 			if (!err)
 				err = BPF_CORE_READ(sk, sk_err_soft);
+			if (!err && oldstate == TCP_SYN_SENT) {
+				/* Undone inside connect() itself (the error is only its return
+				 * value): its exit reports it. */
+				__u32 tid = (__u32)bpf_get_current_pid_tgid();
+				struct connect_args *ca = bpf_map_lookup_elem(&connecting, &tid);
+
+				if (ca) {
+					ca->deferred_sk = key;
+					goto update;
+				}
+			}
 			emit_sock_event(TCPOTEL_EV_FAILED, sk, af, info, oldstate, newstate,
 					info && info->start_ns ? now - info->start_ns : 0, err, 0, true);
 		} else if (oldstate != TCP_CLOSE) {
@@ -716,20 +746,6 @@ int BPF_PROG(btf_sys_exit, struct pt_regs *regs, long ret)
 #define TCPOTEL_EALREADY 114
 #define TCPOTEL_EINPROGRESS 115
 
-struct connect_args {
-	__u64 start_ns;
-	__s64 fd;
-	__u16 family;
-	__u16 port;
-	__u8 addr[16];
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 8192);
-	__type(key, __u32);
-	__type(value, struct connect_args);
-} connecting SEC(".maps");
 
 SEC("tracepoint/syscalls/sys_enter_connect")
 int tp_sys_enter_connect(struct syscall_trace_enter *ctx)
@@ -766,6 +782,7 @@ int tp_sys_exit_connect(struct syscall_trace_exit *ctx)
 	struct connect_args *ap = bpf_map_lookup_elem(&connecting, &tid);
 	struct connect_args a;
 	struct tcpotel_event *e;
+	struct sock_info *info;
 	struct sock *sk;
 	struct owner o = {};
 	long ret = ctx->ret;
@@ -783,12 +800,18 @@ int tp_sys_exit_connect(struct syscall_trace_exit *ctx)
 	if (!sk || TCPOTEL_SK_PROTOCOL(sk) != IPPROTO_TCP)
 		return 0;
 	key = (__u64)sk;
-	if (bpf_map_lookup_elem(&socks, &key))
-		return 0; /* it reached SYN_SENT: the state path reports it */
 	af = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if (!family_wanted(af))
 		return 0;
-	owner_from_current(&o);
+	/* A socket that reached SYN_SENT is the state path's to report, unless it left this
+	 * failure, undone inside the call, to us (deferred_sk). */
+	info = bpf_map_lookup_elem(&socks, &key);
+	if (info && a.deferred_sk != key)
+		return 0;
+	if (info)
+		o = info->owner;
+	else
+		owner_from_current(&o);
 	sport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
 	if ((filter_nports || filter_pid) && !(ports_wanted(sport, a.port) && pid_wanted(o.pid))) {
 		struct tcpotel_stats *st = stats_get();
@@ -801,22 +824,28 @@ int tp_sys_exit_connect(struct syscall_trace_exit *ctx)
 	if (!e)
 		return 0;
 	read_tuple(e, sk, af);
-	/* The destination as asked for: the socket never got it. An IPv4 destination on an
-	 * IPv6 socket is given v4-mapped, as the socket would hold it. */
+	/* The destination as asked for: the socket never got it, or lost it again. An IPv4
+	 * destination on an IPv6 socket is given v4-mapped, as the socket would hold it. */
 	e->dport = a.port;
 	if (af == AF_INET6 && a.family == AF_INET) {
+		__builtin_memset(e->daddr, 0, 10);
 		e->daddr[10] = 0xff;
 		e->daddr[11] = 0xff;
 		__builtin_memcpy(&e->daddr[12], a.addr, 4);
 	} else {
 		__builtin_memcpy(e->daddr, a.addr, 16);
 	}
-	e->oldstate = TCP_CLOSE;
+	e->oldstate = info ? TCP_SYN_SENT : TCP_CLOSE;
 	e->newstate = TCP_CLOSE;
 	e->duration_ns = bpf_ktime_get_ns() - a.start_ns;
 	e->error = (__u16)-ret;
-	e->cookie = (1ULL << 52) | __sync_fetch_and_add(&next_synthetic_cookie, 1);
-	e->flags = TCPOTEL_F_ACTIVE | TCPOTEL_F_OWNER;
+	if (info) {
+		e->cookie = info->cookie;
+		e->flags = info->flags;
+	} else {
+		e->cookie = (1ULL << 52) | __sync_fetch_and_add(&next_synthetic_cookie, 1);
+		e->flags = TCPOTEL_F_ACTIVE | TCPOTEL_F_OWNER;
+	}
 	e->pid = o.pid;
 	e->tid = o.tid;
 	e->cgroup_id = o.cgroup_id;

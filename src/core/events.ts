@@ -140,6 +140,7 @@ const ERRNO_TYPES: Record<number, string> = {
   111: 'connection_refused',
   113: 'host_unreachable',
   101: 'network_unreachable',
+  99: 'address_not_available',
   32: 'broken_pipe',
   71: 'protocol_error',
   103: 'connection_aborted',

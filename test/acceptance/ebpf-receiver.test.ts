@@ -198,6 +198,32 @@ test('a connect that fails before its first SYN (no route) is a failed connect w
   }
 });
 
+test('a connect with no local port left is a failed connect with reason address_not_available, once, not cancelled', { timeout: 30_000 }, async () => {
+  const ns = new NetnsPair('ap').setup();
+  // One local port in namespace a; a held connection takes it.
+  ns.sysctl(ns.a, 'net.ipv4.ip_local_port_range', '40000 40000');
+  const { sink, port, hold } = await heldConnection(ns.addrB, { server: ns.b, client: ns.a });
+  const r = await startEbpf(quiet);
+  try {
+    const client = await runClient(['--addr', ns.addrB, '--port', String(port), '--count', '1'], { netns: ns.a });
+    assert.equal(client.code, 1);
+    assert.equal(client.json.failed, 1);
+    const mine = () => r.onPorts(port).filter((e) => e.pid === client.pid);
+    await waitUntil(() => mine().some((e) => e.kind === 'failed'), 5000, 'the failed connect');
+    await sleep(200);
+    const evs = mine();
+    assert.deepEqual(evs.map((e) => e.kind), ['failed']);
+    const f = evs[0]!;
+    assert.deepEqual([f.errno, errorType(f.errno)], [99, 'address_not_available']);
+    assert.deepEqual([f.remoteAddress, f.remotePort, f.comm, f.direction, f.oldState, f.newState], [ns.addrB, port, 'tp-client', 'outbound', 'syn_sent', 'closed']);
+  } finally {
+    await r.stop();
+    hold.kill('SIGKILL');
+    sink.kill('SIGKILL');
+    ns.cleanup();
+  }
+});
+
 test('an RST close is reported as a reset, on both ends, and marks the closes', async () => {
   const r = await startEbpf(quiet);
   try {
