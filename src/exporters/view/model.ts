@@ -163,6 +163,15 @@ export interface ViewModelOptions {
 
 const M = TCP_METRICS;
 /** Attributes a point has besides its series' key attributes. */
+/** Sum metrics counted the same way in an entry, the totals and the period: by field. */
+const COUNTED = new Map<string, 'opened' | 'closed' | 'failed' | 'retransmits' | 'resets'>([
+  [TCP_METRICS.opened.name, 'opened'],
+  [TCP_METRICS.closed.name, 'closed'],
+  [TCP_METRICS.failed.name, 'failed'],
+  [TCP_METRICS.retransmits.name, 'retransmits'],
+  [TCP_METRICS.resets.name, 'resets'],
+]);
+
 const POINT_ONLY = new Set<string>([ATTR.networkIoDirection, ATTR.errorType, ATTR.resetDirection]);
 const OVERFLOW_ATTR = 'otel.metric.overflow';
 
@@ -401,60 +410,33 @@ export class ViewModel {
       if (p.type !== 'sum') continue;
       const v = p.value;
       let e: Entry;
-      switch (p.name) {
-        case M.opened.name:
-          e = this.entry(p.attributes, startMs);
-          e.opened += v;
-          totals.opened += v;
-          pending.opened += v;
-          break;
-        case M.closed.name:
-          e = this.entry(p.attributes, startMs);
-          e.closed += v;
-          totals.closed += v;
-          pending.closed += v;
-          break;
-        case M.active.name:
-          e = this.entry(p.attributes, startMs);
-          e.active += v;
-          this.active += v;
-          break;
-        case M.failed.name:
-          e = this.entry(p.attributes, startMs);
-          e.failed += v;
-          totals.failed += v;
-          pending.failed += v;
-          break;
-        case M.io.name: {
-          e = this.entry(p.attributes, startMs);
-          this.roll(e);
-          if (p.attributes[ATTR.networkIoDirection] === 'receive') {
-            e.rx += v;
-            e.curRx += v;
-            totals.rx += v;
-            pending.rx += v;
-          } else {
-            e.tx += v;
-            e.curTx += v;
-            totals.tx += v;
-            pending.tx += v;
-          }
-          break;
+      const counted = COUNTED.get(p.name);
+      if (counted !== undefined) {
+        // A counter kept per entry, in the totals and in the period in progress.
+        e = this.entry(p.attributes, startMs);
+        e[counted] += v;
+        totals[counted] += v;
+        pending[counted] += v;
+      } else if (p.name === M.active.name) {
+        e = this.entry(p.attributes, startMs);
+        e.active += v;
+        this.active += v;
+      } else if (p.name === M.io.name) {
+        e = this.entry(p.attributes, startMs);
+        this.roll(e);
+        if (p.attributes[ATTR.networkIoDirection] === 'receive') {
+          e.rx += v;
+          e.curRx += v;
+          totals.rx += v;
+          pending.rx += v;
+        } else {
+          e.tx += v;
+          e.curTx += v;
+          totals.tx += v;
+          pending.tx += v;
         }
-        case M.retransmits.name:
-          e = this.entry(p.attributes, startMs);
-          e.retransmits += v;
-          totals.retransmits += v;
-          pending.retransmits += v;
-          break;
-        case M.resets.name:
-          e = this.entry(p.attributes, startMs);
-          e.resets += v;
-          totals.resets += v;
-          pending.resets += v;
-          break;
-        default:
-          continue;
+      } else {
+        continue;
       }
       e.lastSeenMs = endMs;
     }
