@@ -18,28 +18,7 @@ import { SetupError } from '../../../src/core/errors.js';
 import { SELF_METRICS, Telemetry } from '../../../src/core/telemetry.js';
 import type { EventBatch } from '../../../src/core/events.js';
 import { testContext } from '../../support/context.js';
-
-function sock(o: Partial<DiagSocket> & { cookie: number }): DiagSocket {
-  return {
-    family: 4,
-    state: TCP.ESTABLISHED,
-    localAddress: '127.0.0.1',
-    localPort: 40000 + o.cookie,
-    remoteAddress: '127.0.0.1',
-    remotePort: 8080,
-    inode: 0,
-    uid: 1000,
-    hasInfo: true,
-    bytesAcked: 0,
-    bytesReceived: 0,
-    bytesRetrans: 0,
-    segsIn: 1,
-    segsOut: 1,
-    totalRetrans: 0,
-    rttUs: 50,
-    ...o,
-  };
-}
+import { sock } from '../../support/sockdiag.js';
 
 /** A fake addon that serves scripted dumps (the last one repeats). */
 class FakeNative implements SockdiagNative {

@@ -7,36 +7,10 @@ import { ConnectionTable, correctCounters, type Owner } from '../../../src/recei
 import { TCP, type DiagSocket } from '../../../src/receivers/sockdiag/record.js';
 import { FLAG } from '../../../src/receivers/ebpf/record.js';
 import type { TcpEvent } from '../../../src/core/events.js';
+import { listener, sock } from '../../support/sockdiag.js';
 
 const S = 1_000_000_000; // one second in ns
 const NETNS = 4026531840;
-
-/** A socket as a dump shows it; raw kernel counters. */
-function sock(o: Partial<DiagSocket> & { cookie: number }): DiagSocket {
-  return {
-    family: 4,
-    state: TCP.ESTABLISHED,
-    localAddress: '127.0.0.1',
-    localPort: 40000 + o.cookie,
-    remoteAddress: '127.0.0.1',
-    remotePort: 8080,
-    inode: 0,
-    uid: 1000,
-    hasInfo: true,
-    bytesAcked: 0,
-    bytesReceived: 0,
-    bytesRetrans: 0,
-    segsIn: 1,
-    segsOut: 1,
-    totalRetrans: 0,
-    rttUs: 50,
-    ...o,
-  };
-}
-
-function listener(port: number, o: Partial<DiagSocket> = {}): DiagSocket {
-  return sock({ cookie: 900000 + port, state: TCP.LISTEN, localPort: port, remotePort: 0, remoteAddress: '0.0.0.0', hasInfo: true, ...o });
-}
 
 function table(maxTracked = 1000) {
   return new ConnectionTable({ maxTracked, netns: NETNS });
