@@ -162,21 +162,30 @@ void AppendRecord(const inet_diag_msg* msg, size_t attr_len, std::vector<uint8_t
   out->insert(out->end(), bytes, bytes + sizeof(rec));
 }
 
-// One dump of one family into `out`. Throws DumpError.
-void DumpFamily(int fd, int family, uint32_t seq, std::vector<uint8_t>* out) {
-  struct {
-    nlmsghdr nlh;
-    inet_diag_req_v2 req;
-  } request;
+// A sock_diag request for TCP sockets of one family, in every state (LISTEN, TIME_WAIT
+// and SYN_RECV included), with tcp_info.
+struct DiagRequest {
+  nlmsghdr nlh;
+  inet_diag_req_v2 req;
+};
+
+DiagRequest MakeRequest(uint8_t family, uint16_t flags, uint32_t seq) {
+  DiagRequest request;
   std::memset(&request, 0, sizeof(request));
   request.nlh.nlmsg_len = sizeof(request);
   request.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-  request.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  request.nlh.nlmsg_flags = flags;
   request.nlh.nlmsg_seq = seq;
-  request.req.sdiag_family = (uint8_t)family;
+  request.req.sdiag_family = family;
   request.req.sdiag_protocol = IPPROTO_TCP;
   request.req.idiag_ext = 1 << (INET_DIAG_INFO - 1);
-  request.req.idiag_states = ~0u;  // every state: LISTEN, TIME_WAIT and SYN_RECV included
+  request.req.idiag_states = ~0u;
+  return request;
+}
+
+// One dump of one family into `out`. Throws DumpError.
+void DumpFamily(int fd, int family, uint32_t seq, std::vector<uint8_t>* out) {
+  DiagRequest request = MakeRequest((uint8_t)family, NLM_F_REQUEST | NLM_F_DUMP, seq);
   request.req.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
   request.req.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
 
@@ -267,19 +276,7 @@ std::vector<uint8_t> Lookup(const uint8_t* query, size_t count) {
     SockdiagRecord q;
     std::memcpy(&q, query + i * sizeof(SockdiagRecord), sizeof(q));
     const uint32_t seq = (uint32_t)i + 1;
-    struct {
-      nlmsghdr nlh;
-      inet_diag_req_v2 req;
-    } request;
-    std::memset(&request, 0, sizeof(request));
-    request.nlh.nlmsg_len = sizeof(request);
-    request.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-    request.nlh.nlmsg_flags = NLM_F_REQUEST;
-    request.nlh.nlmsg_seq = seq;
-    request.req.sdiag_family = q.family == 6 ? AF_INET6 : AF_INET;
-    request.req.sdiag_protocol = IPPROTO_TCP;
-    request.req.idiag_ext = 1 << (INET_DIAG_INFO - 1);
-    request.req.idiag_states = ~0u;
+    DiagRequest request = MakeRequest(q.family == 6 ? AF_INET6 : AF_INET, NLM_F_REQUEST, seq);
     request.req.id.idiag_sport = htons(q.sport);
     request.req.id.idiag_dport = htons(q.dport);
     std::memcpy(request.req.id.idiag_src, q.saddr, 16);
