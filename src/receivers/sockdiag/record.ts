@@ -4,7 +4,8 @@
  * what the C++ compiler produced), and the addon functions that produce them.
  */
 import { loadAddon } from '../ebpf/bindings.js';
-import { formatIPv4, formatIPv6, parseIPv6 } from '../ebpf/record.js';
+import { parseIPv6 } from '../../core/address.js';
+import { formatIPv4, formatIPv6 } from '../ebpf/record.js';
 
 export const DIAG_RECORD_SIZE = 112;
 
