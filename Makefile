@@ -37,7 +37,7 @@ $(OUT)/vmlinux.h: | .setup.stamp
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
 
 $(OUT)/%.bpf.o: bpf/%.bpf.c $(BPF_HDR) $(OUT)/vmlinux.h
-	$(CLANG) -g -O2 -Wall -target bpf -D__TARGET_ARCH_$(ARCH) -I$(OUT) -Ibpf -c $< -o $@
+	$(CLANG) -g -O2 -Wall -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -I$(OUT) -Ibpf -c $< -o $@
 	llvm-strip -g $@
 
 $(OUT)/tcpotel.skel.h: $(OUT)/tcpotel.bpf.o

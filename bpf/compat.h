@@ -10,14 +10,16 @@
 #define AF_INET6 10
 #endif
 
-/* Syscall numbers for the raw sys_exit fallback of the accept hook. */
+/* Syscall numbers: the raw sys_exit fallback of the accept hook, and "inside connect()". */
 #if defined(__TARGET_ARCH_x86)
 #define TCPOTEL_NR_ACCEPT 43
 #define TCPOTEL_NR_ACCEPT4 288
+#define TCPOTEL_NR_CONNECT 42
 #define TCPOTEL_SYSCALL_NR(regs) BPF_CORE_READ(regs, orig_ax)
 #elif defined(__TARGET_ARCH_arm64)
 #define TCPOTEL_NR_ACCEPT 202
 #define TCPOTEL_NR_ACCEPT4 242
+#define TCPOTEL_NR_CONNECT 203
 #define TCPOTEL_SYSCALL_NR(regs) BPF_CORE_READ((struct user_pt_regs *)(regs), regs[8])
 #else
 #error "tcpotel: add the accept syscall numbers for this architecture to bpf/compat.h"

@@ -7,12 +7,27 @@
  *   tcp:tcp_retransmit_skb     tp_btf | raw_tp        retransmits
  *   tcp:tcp_send_reset         tp_btf | raw_tp        resets sent
  *   tcp:tcp_receive_reset      tp_btf | raw_tp        resets received
+ *   tcp:tcp_destroy_sock       tp_btf | raw_tp        forgets a socket
  *   syscalls:sys_exit_accept*  tracepoint | tp_btf sys_exit   owner of accepted sockets
+ *   syscalls:sys_exit_connect  tracepoint             connects that fail before their first SYN
  *   iter/task_file, iter/tcp                          connections that already exist, live counters
+ *
+ * Every event of interest is turned into work once, where user space asked for it:
+ *   - a ring-buffer record, for the kinds some pipeline needs as events (record_kinds),
+ *     pre-filtered by those pipelines' own filters (consumers);
+ *   - and/or updates of in-kernel aggregates (aggregate pushdown): per-window hash maps
+ *     keyed by exactly the attributes an `aggregate` processor keys on, read by user space
+ *     once per window (src/receivers/ebpf/kernel-aggregate.ts). Nothing crosses into user
+ *     space per event for them.
+ * Transitions nothing consumes return at once.
  *
  * Owners (pid, comm, cgroup) are captured in process context only (connect, listen,
  * accept's exit, close) and kept per socket: most state changes run in softirq context,
  * where `current` is whoever happened to be running.
+ *
+ * tp_btf and iterator programs read the socket with direct BTF loads; raw_tp programs,
+ * whose arguments are untyped, with CO-RE probe reads. The logic is written once, with a
+ * compile-time `btf` flag that picks the access (RD below).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -31,12 +46,27 @@ const volatile __u32 filter_nports = 0;              /* 0: any port */
 const volatile __u16 filter_ports[TCPOTEL_MAX_PORTS] = {};
 const volatile bool emit_state_changes = false;
 const volatile __u64 wakeup_bytes = 0;               /* 0: wake the consumer on every event */
+/* Kinds some pipeline takes as events (bit 1 << kind); and those pipelines' own filters,
+ * of which one must pass (none given: every event of those kinds). */
+const volatile __u32 record_kinds = 0;
+const volatile __u32 nconsumers = 0;
+const volatile struct tcpotel_filter consumers[TCPOTEL_CONSUMERS] = {};
+/* Aggregates computed here (aggregate pushdown), and the kinds any of them takes. */
+const volatile __u32 agg_slots = 0;
+const volatile __u32 agg_kinds = 0;
+const volatile struct tcpotel_agg_spec agg_spec[TCPOTEL_AGG_SLOTS] = {};
 
 /* Iterator control, written by user space before each iterator run. */
 __u32 iter_mode = 0;
 __u64 next_synthetic_cookie = 0;
 __u64 iter_next_seq = 0;
 struct tcpotel_state_counts state_counts = {};
+/* Aggregate windows: the generation updates go to, per slot (user space flips it), and
+ * the series created per slot and generation (for the series cap). */
+__u8 agg_gen[TCPOTEL_AGG_SLOTS] = {};
+__u64 agg_series[TCPOTEL_AGG_SLOTS][2] = {};
+
+#define KIND_BIT(k) (1U << (k))
 
 struct owner {
 	__u64 cgroup_id;
@@ -48,13 +78,20 @@ struct owner {
 struct sock_info {
 	__u64 cookie;
 	__u64 start_ns;      /* connect() or SYN_RECV; 0 when unknown (pre-existing) */
-	__u64 state_ns;      /* when the current state was entered */
+	__u64 state_ns;      /* when the current state was entered (state_changes only) */
 	__u64 last_acked;    /* counters at the last SAMPLE, to skip idle connections */
 	__u64 last_received;
 	__u64 handshake_ns;
 	struct owner owner;
+	/* In-kernel aggregates: what they accounted for so far, and the owner their series
+	 * key took when they first saw the connection. */
+	__u64 base_tx;
+	__u64 base_rx;
+	struct owner key_owner;
+	__u32 base_retrans;
 	__u16 flags;
-	__u8 pad[6];
+	__u8 agg;            /* enum tcpotel_agg_track */
+	__u8 deferred;       /* connect() undone inside the call: its exit reports it */
 };
 
 struct listen_key {
@@ -89,6 +126,32 @@ struct {
 	__type(value, struct tcpotel_stats);
 } stats SEC(".maps");
 
+/* The in-kernel aggregates' windows. User space sets each one's type (HASH, or
+ * PERCPU_HASH for few series), size and flags before load; unused ones stay tiny. */
+#define AGG_MAP(name)                                  \
+	struct {                                       \
+		__uint(type, BPF_MAP_TYPE_HASH);       \
+		__uint(max_entries, 1);                \
+		__uint(map_flags, BPF_F_NO_PREALLOC);  \
+		__type(key, struct tcpotel_agg_key);   \
+		__type(value, struct tcpotel_agg_value); \
+	} name SEC(".maps")
+AGG_MAP(agg0);
+AGG_MAP(agg1);
+AGG_MAP(agg2);
+AGG_MAP(agg3);
+
+static const struct tcpotel_agg_value agg_zero = {};
+
+/* The iterator's record, built here rather than on its stack (only iterators use it: they
+ * run one at a time, from tcpotel's own reads). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tcpotel_event);
+} iter_record SEC(".maps");
+
 static __always_inline struct tcpotel_stats *stats_get(void)
 {
 	__u32 zero = 0;
@@ -104,32 +167,86 @@ static __always_inline void count_untracked(void)
 
 /* ---------- reading the socket ---------- */
 
-static __always_inline __u32 sk_netns(const struct sock *sk)
-{
-	return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
-}
+/*
+ * A field of a kernel object: a direct BTF load where the pointer is BTF-typed (tp_btf,
+ * iterators), a CO-RE probe read otherwise (raw_tp). `btf` is always a constant, so the
+ * compiler keeps one of the two.
+ */
+#define RD(btf, p, path) ((btf) ? (p)->path : BPF_CORE_READ(p, path))
+
+/* What one event knows about its socket, read once. */
+struct conn {
+	__u64 acked;
+	__u64 received;
+	__u64 bytes_retrans;
+	__u32 segs_in;
+	__u32 segs_out;
+	__u32 total_retrans;
+	__u32 srtt_us;
+	__u32 netns;
+	__u16 sport;
+	__u16 dport;
+	__u8 family;
+	__u8 state;  /* for counters: the state the connection was in */
+	__u16 flags; /* the socket's TCPOTEL_F_* (direction) */
+	__u32 saddr[4];
+	__u32 daddr[4];
+};
 
 static __always_inline __u8 family_of(__u16 af)
 {
 	return af == AF_INET6 ? 6 : 4;
 }
 
-static __always_inline void read_tuple(struct tcpotel_event *e, const struct sock *sk, __u16 af)
+static __always_inline __u16 sk_family(const struct sock *sk, bool btf)
 {
-	const struct inet_sock *inet = (const struct inet_sock *)sk;
+	return RD(btf, sk, __sk_common.skc_family);
+}
 
-	e->family = family_of(af);
-	/* skc_num is already 0 at X->CLOSE: inet_sport still holds the local port. */
-	e->sport = bpf_ntohs(BPF_CORE_READ(inet, inet_sport));
-	e->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+static __always_inline __u16 sk_protocol(const struct sock *sk, bool btf)
+{
+	if (btf)
+		return (__u16)BPF_CORE_READ_BITFIELD(sk, sk_protocol);
+	return TCPOTEL_SK_PROTOCOL(sk);
+}
+
+static __always_inline __u32 sk_netns(const struct sock *sk, bool btf)
+{
+	if (btf)
+		return sk->__sk_common.skc_net.net->ns.inum;
+	return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+}
+
+/* skc_num is already 0 at X->CLOSE: inet_sport still holds the local port. */
+static __always_inline __u16 sk_sport(const struct sock *sk, const struct tcp_sock *tp, bool btf)
+{
+	if (btf)
+		return bpf_ntohs(tp->inet_conn.icsk_inet.inet_sport);
+	return bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
+}
+
+static __always_inline void read_tuple(struct conn *c, const struct sock *sk, const struct tcp_sock *tp,
+				       __u16 af, bool btf)
+{
+	c->family = family_of(af);
+	c->sport = sk_sport(sk, tp, btf);
+	c->dport = bpf_ntohs(RD(btf, sk, __sk_common.skc_dport));
 	if (af == AF_INET6) {
-		bpf_core_read(e->saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
-		bpf_core_read(e->daddr, 16, &sk->__sk_common.skc_v6_daddr);
+		if (btf) {
+			#pragma unroll
+			for (int i = 0; i < 4; i++) {
+				c->saddr[i] = sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32[i];
+				c->daddr[i] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[i];
+			}
+		} else {
+			bpf_core_read(c->saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+			bpf_core_read(c->daddr, 16, &sk->__sk_common.skc_v6_daddr);
+		}
 	} else {
-		bpf_core_read(e->saddr, 4, &sk->__sk_common.skc_rcv_saddr);
-		bpf_core_read(e->daddr, 4, &sk->__sk_common.skc_daddr);
+		c->saddr[0] = RD(btf, sk, __sk_common.skc_rcv_saddr);
+		c->daddr[0] = RD(btf, sk, __sk_common.skc_daddr);
 	}
-	e->netns = sk_netns(sk);
+	c->netns = sk_netns(sk, btf);
 }
 
 static __always_inline bool fin_sent_in(__u8 state)
@@ -144,29 +261,27 @@ static __always_inline bool fin_sent_in(__u8 state)
  * our FIN once acknowledged, bytes_received includes the peer's FIN. `state` is the
  * state the connection was in (oldstate at X->CLOSE).
  */
-static __always_inline void read_counters(struct tcpotel_event *e, const struct sock *sk,
-					  __u16 flags, __u8 state)
+static __always_inline void read_counters(struct conn *c, const struct sock *sk, const struct tcp_sock *tp,
+					  __u16 flags, __u8 state, bool btf)
 {
-	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
-	__u64 acked = BPF_CORE_READ(tp, bytes_acked);
-	__u64 received = BPF_CORE_READ(tp, bytes_received);
-	unsigned long sk_flags = BPF_CORE_READ(sk, __sk_common.skc_flags);
+	__u64 acked = RD(btf, tp, bytes_acked);
+	__u64 received = RD(btf, tp, bytes_received);
+	unsigned long sk_flags = RD(btf, sk, __sk_common.skc_flags);
 
 	if ((flags & TCPOTEL_F_ACTIVE) && acked)
 		acked--;
-	if (fin_sent_in(state) && acked &&
-	    BPF_CORE_READ(tp, snd_una) == BPF_CORE_READ(tp, write_seq))
+	if (fin_sent_in(state) && acked && RD(btf, tp, snd_una) == RD(btf, tp, write_seq))
 		acked--;
 	if ((sk_flags & (1UL << bpf_core_enum_value(enum sock_flags, SOCK_DONE))) && received)
 		received--; /* SOCK_DONE: the peer's FIN was received */
-	e->bytes_acked = acked;
-	e->bytes_received = received;
-	e->segs_in = BPF_CORE_READ(tp, segs_in);
-	e->segs_out = BPF_CORE_READ(tp, segs_out);
-	e->total_retrans = BPF_CORE_READ(tp, total_retrans);
-	e->srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
+	c->acked = acked;
+	c->received = received;
+	c->segs_in = RD(btf, tp, segs_in);
+	c->segs_out = RD(btf, tp, segs_out);
+	c->total_retrans = RD(btf, tp, total_retrans);
+	c->srtt_us = RD(btf, tp, srtt_us) >> 3;
 	if (bpf_core_field_exists(tp->bytes_retrans))
-		e->bytes_retrans = BPF_CORE_READ(tp, bytes_retrans);
+		c->bytes_retrans = RD(btf, tp, bytes_retrans);
 }
 
 static __always_inline void owner_from_current(struct owner *o)
@@ -181,21 +296,15 @@ static __always_inline void owner_from_current(struct owner *o)
 
 static __always_inline void owner_from_task(struct owner *o, struct task_struct *task)
 {
+	/* The string read stops at the NUL: zero the rest, the name is part of series keys. */
+	__builtin_memset(o->comm, 0, TCPOTEL_COMM_LEN);
 	o->pid = BPF_CORE_READ(task, tgid);
 	o->tid = BPF_CORE_READ(task, pid);
 	o->cgroup_id = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
 	BPF_CORE_READ_STR_INTO(&o->comm, task, comm);
 }
 
-static __always_inline void copy_owner(struct tcpotel_event *e, const struct sock_info *info)
-{
-	e->pid = info->owner.pid;
-	e->tid = info->owner.tid;
-	e->cgroup_id = info->owner.cgroup_id;
-	__builtin_memcpy(e->comm, info->owner.comm, TCPOTEL_COMM_LEN);
-}
-
-/* ---------- load-time filters ---------- */
+/* ---------- filters ---------- */
 
 static __always_inline bool family_wanted(__u16 af)
 {
@@ -223,6 +332,385 @@ static __always_inline bool pid_wanted(__u32 pid)
 	return filter_pid == 0 || filter_pid == pid;
 }
 
+/* The receiver's own filter (ports, pid): a filtered-out event is counted, never produced. */
+static __always_inline bool receiver_wants(__u16 sport, __u16 dport, __u32 pid)
+{
+	struct tcpotel_stats *st;
+
+	if (filter_nports == 0 && filter_pid == 0)
+		return true;
+	if (ports_wanted(sport, dport) && pid_wanted(pid))
+		return true;
+	st = stats_get();
+	if (st)
+		__sync_fetch_and_add(&st->filtered, 1);
+	return false;
+}
+
+static __always_inline bool in_ranges(const volatile struct tcpotel_port_range *r, __u32 n, __u16 port)
+{
+	for (int i = 0; i < TCPOTEL_PORT_RANGES; i++) {
+		if (i >= n)
+			break;
+		if (port >= r[i].lo && port <= r[i].hi)
+			return true;
+	}
+	return false;
+}
+
+static __always_inline __u8 dir_bit(__u16 flags)
+{
+	return flags & TCPOTEL_F_ACTIVE ? TCPOTEL_DIR_OUTBOUND :
+	       flags & TCPOTEL_F_PASSIVE ? TCPOTEL_DIR_INBOUND : TCPOTEL_DIR_UNKNOWN;
+}
+
+/* An event as filters see it, packed for subprogram calls (at most 5 arguments). */
+#define EV_SIG(kind, family, flags) ((__u32)(kind) | (__u32)(family) << 8 | (__u32)(flags) << 16)
+#define EV_PORTS(sport, dport) ((__u32)(sport) << 16 | (__u32)(dport))
+
+static __always_inline bool cond_matches(const volatile struct tcpotel_cond *c, __u32 sig, __u32 ports)
+{
+	__u32 kind = sig & 0xff, family = (sig >> 8) & 0xff;
+	__u16 flags = sig >> 16, sport = ports >> 16, dport = ports & 0xffff;
+
+	if (c->kinds && !(c->kinds & KIND_BIT(kind)))
+		return false;
+	if (c->family && c->family != family)
+		return false;
+	if (c->directions && !(c->directions & dir_bit(flags)))
+		return false;
+	if (c->nports && !in_ranges(c->ports, c->nports, sport) && !in_ranges(c->ports, c->nports, dport))
+		return false;
+	if (c->nlocal && !in_ranges(c->local, c->nlocal, sport))
+		return false;
+	if (c->nremote && !in_ranges(c->remote, c->nremote, dport))
+		return false;
+	return true;
+}
+
+static __noinline bool filter_passes(const volatile struct tcpotel_filter *f, __u32 sig, __u32 ports)
+{
+	if (!f->nconds)
+		return true;
+	for (int i = 0; i < TCPOTEL_CONDS; i++) {
+		if (i >= f->nconds)
+			break;
+		if (cond_matches(&f->conds[i], sig, ports) == !!f->conds[i].negate)
+			return false;
+	}
+	return true;
+}
+
+/* Does some pipeline take this event as a record? */
+static __always_inline bool record_wanted(__u8 kind, __u8 family, __u16 flags, __u16 sport, __u16 dport)
+{
+	struct tcpotel_stats *st;
+
+	if (!(record_kinds & KIND_BIT(kind)))
+		return false;
+	if (nconsumers == 0)
+		return true;
+	for (int i = 0; i < TCPOTEL_CONSUMERS; i++) {
+		if (i >= nconsumers)
+			break;
+		if (filter_passes(&consumers[i], EV_SIG(kind, family, flags), EV_PORTS(sport, dport)))
+			return true;
+	}
+	/* A kind some pipeline takes, which its own filter (pushed down here) rejects. */
+	st = stats_get();
+	if (st)
+		__sync_fetch_and_add(&st->filtered, 1);
+	return false;
+}
+
+/* ---------- in-kernel aggregates ---------- */
+
+/*
+ * One event's contribution to the aggregates, as the `aggregate` processor would count
+ * it (src/processors/aggregate/aggregator.ts): filled once, then added to the row of its
+ * series in every aggregate whose filter takes it.
+ */
+struct agg_event {
+	struct conn c;        /* the connection as the event read it (tuple, counters) */
+	struct owner owner;   /* the owner its series key takes (zero: unknown) */
+	__u64 tx;
+	__u64 rx;
+	__u64 retrans;
+	__u64 obs[TCPOTEL_AGG_HISTS]; /* 0: no observation */
+	__u16 flags;          /* direction */
+	__u16 errno;          /* failed: the reason */
+	__u8 kind;
+	__u8 reset_dir;       /* reset: 1 sent, 2 received */
+	__u8 opened;
+	__s8 active;
+	__u8 closed;
+	__u8 pad[7];
+};
+
+/* The iterator's agg_event, off its stack (iterators run one at a time). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct agg_event);
+} iter_agg SEC(".maps");
+
+static __always_inline void *agg_map(int slot)
+{
+	switch (slot) {
+	case 0:
+		return &agg0;
+	case 1:
+		return &agg1;
+	case 2:
+		return &agg2;
+	default:
+		return &agg3;
+	}
+}
+
+static __always_inline void atomic_max64(__u64 *p, __u64 v)
+{
+	__u64 old = *p;
+
+	for (int i = 0; i < 4 && v > old; i++) {
+		__u64 seen = __sync_val_compare_and_swap(p, old, v);
+		if (seen == old)
+			break;
+		old = seen;
+	}
+}
+
+static __always_inline void hist_add(struct tcpotel_agg_hist *h, __u64 v, const volatile __u64 *bounds, __u32 nb)
+{
+	__u32 i;
+
+	__sync_fetch_and_add(&h->count, 1);
+	__sync_fetch_and_add(&h->sum, v);
+	atomic_max64(&h->max, v);
+	atomic_max64(&h->inv_min, ~v);
+	for (i = 0; i < TCPOTEL_AGG_BOUNDS; i++) {
+		if (i >= nb || v <= bounds[i])
+			break;
+	}
+	if (i < TCPOTEL_AGG_BUCKETS)
+		__sync_fetch_and_add(&h->buckets[i], 1);
+}
+
+/* Writes one address or port key field from its source; false when the source is a
+ * direction (client, server) the connection does not have. */
+static __always_inline bool endpoint_field(const struct agg_event *e, __u8 src, __u8 *addr, __u16 *port,
+					   bool want_addr)
+{
+	bool local;
+
+	switch (src) {
+	case TCPOTEL_SRC_LOCAL:
+		local = true;
+		break;
+	case TCPOTEL_SRC_REMOTE:
+		local = false;
+		break;
+	case TCPOTEL_SRC_CLIENT:
+		if (!(e->flags & (TCPOTEL_F_ACTIVE | TCPOTEL_F_PASSIVE)))
+			return false;
+		local = e->flags & TCPOTEL_F_ACTIVE;
+		break;
+	case TCPOTEL_SRC_SERVER:
+		if (!(e->flags & (TCPOTEL_F_ACTIVE | TCPOTEL_F_PASSIVE)))
+			return false;
+		local = e->flags & TCPOTEL_F_PASSIVE;
+		break;
+	default:
+		return false;
+	}
+	if (want_addr)
+		__builtin_memcpy(addr, local ? e->c.saddr : e->c.daddr, 16);
+	else
+		*port = local ? e->c.sport : e->c.dport;
+	return true;
+}
+
+/* The series key of an event in aggregate `slot`. Two keys differ exactly when their
+ * attributes do (see kernel-aggregate.ts): a field that gives no attribute stays zero. */
+static __always_inline void agg_key(struct tcpotel_agg_key *k, int slot, const struct agg_event *e)
+{
+	const volatile struct tcpotel_agg_spec *spec = &agg_spec[slot];
+	__u32 key = spec->key;
+	bool addr0, addr1;
+
+	__builtin_memset(k, 0, sizeof(*k));
+	k->gen = agg_gen[slot] & 1;
+	if (key & TCPOTEL_K_ROLE)
+		k->role = e->flags & TCPOTEL_F_ACTIVE ? 1 : e->flags & TCPOTEL_F_PASSIVE ? 2 : 0;
+	if (key & TCPOTEL_K_PID)
+		k->pid = e->owner.pid;
+	if (key & TCPOTEL_K_COMM)
+		__builtin_memcpy(k->comm, e->owner.comm, TCPOTEL_COMM_LEN);
+	if (key & TCPOTEL_K_CGROUP)
+		k->cgroup = e->owner.cgroup_id;
+	if (key & TCPOTEL_K_NETNS)
+		k->netns = e->c.netns;
+	addr0 = endpoint_field(e, spec->addr[0], k->addr[0], 0, true);
+	addr1 = endpoint_field(e, spec->addr[1], k->addr[1], 0, true);
+	endpoint_field(e, spec->port[0], 0, &k->port[0], false);
+	endpoint_field(e, spec->port[1], 0, &k->port[1], false);
+	/* The family formats the addresses: keyed with them, or as network.type. */
+	if (key & TCPOTEL_K_FAMILY || addr0 || addr1)
+		k->family = e->c.family;
+}
+
+static __always_inline void count_agg(int slot, bool overflow)
+{
+	struct tcpotel_stats *st = stats_get();
+
+	if (!st || slot < 0 || slot >= TCPOTEL_AGG_SLOTS)
+		return;
+	if (overflow)
+		__sync_fetch_and_add(&st->agg_overflow[slot], 1);
+	else
+		__sync_fetch_and_add(&st->agg_map_full[slot], 1);
+}
+
+/*
+ * The row of a series in this window: found, or created. A new series beyond the cap
+ * goes to the overflow series instead (counted); a full map loses the update (counted).
+ * Rows of failed connects (errno != 0) do not count against the cap.
+ */
+static __always_inline struct tcpotel_agg_value *agg_row(int slot, void *map, struct tcpotel_agg_key *k)
+{
+	struct tcpotel_agg_value *v = bpf_map_lookup_elem(map, k);
+	__u8 gen = k->gen;
+	long err;
+
+	if (v)
+		return v;
+	if (!k->errcode && !k->overflow) {
+		__u64 n = __sync_fetch_and_add(&agg_series[slot & (TCPOTEL_AGG_SLOTS - 1)][gen & 1], 1);
+
+		if (n >= agg_spec[slot].max_series) {
+			__u16 errcode = k->errcode;
+
+			__builtin_memset(k, 0, sizeof(*k));
+			k->gen = gen;
+			k->overflow = 1;
+			k->errcode = errcode;
+			count_agg(slot, true);
+			v = bpf_map_lookup_elem(map, k);
+			if (v)
+				return v;
+		}
+	}
+	err = bpf_map_update_elem(map, k, &agg_zero, BPF_NOEXIST);
+	if (err && err != -17 /* EEXIST: made meanwhile */) {
+		count_agg(slot, false);
+		return NULL;
+	}
+	if (err && !k->errcode && !k->overflow)
+		__sync_fetch_and_add(&agg_series[slot & (TCPOTEL_AGG_SLOTS - 1)][gen & 1], -1);
+	return bpf_map_lookup_elem(map, k);
+}
+
+static __always_inline void agg_add(struct tcpotel_agg_value *v, const struct agg_event *e, int slot)
+{
+	const volatile struct tcpotel_agg_spec *spec = &agg_spec[slot];
+
+	if (e->opened)
+		__sync_fetch_and_add(&v->opened, 1);
+	if (e->closed)
+		__sync_fetch_and_add(&v->closed, 1);
+	if (e->active)
+		__sync_fetch_and_add(&v->active, e->active);
+	if (e->tx)
+		__sync_fetch_and_add(&v->tx, e->tx);
+	if (e->rx)
+		__sync_fetch_and_add(&v->rx, e->rx);
+	if (e->retrans)
+		__sync_fetch_and_add(&v->retrans, e->retrans);
+	if (e->reset_dir == 1)
+		__sync_fetch_and_add(&v->resets_sent, 1);
+	else if (e->reset_dir == 2)
+		__sync_fetch_and_add(&v->resets_received, 1);
+#pragma unroll
+	for (int h = 0; h < TCPOTEL_AGG_HISTS; h++) {
+		if (e->obs[h])
+			hist_add(&v->hist[h], e->obs[h], spec->bounds[h], spec->nbounds[h]);
+	}
+}
+
+/* Adds an event to every in-kernel aggregate whose filter takes it. A global function:
+ * the verifier checks it once per program, not once per call. */
+__noinline int agg_apply(struct agg_event *e)
+{
+	struct tcpotel_agg_key k;
+
+	if (!e)
+		return 0;
+	for (int slot = 0; slot < TCPOTEL_AGG_SLOTS; slot++) {
+		struct tcpotel_agg_value *v;
+		void *map;
+
+		if (slot >= agg_slots)
+			break;
+		if (!filter_passes(&agg_spec[slot].filter, EV_SIG(e->kind, e->c.family, e->flags),
+				   EV_PORTS(e->c.sport, e->c.dport)))
+			continue;
+		map = agg_map(slot);
+		agg_key(&k, slot, e);
+		v = agg_row(slot, map, &k);
+		if (!v)
+			continue;
+		if (e->kind == TCPOTEL_EV_FAILED) {
+			/* The series' row counts it in the window (and against the cap); the
+			 * count by reason goes to a row of its own. */
+			k.errcode = e->errno ? e->errno : 0xffff;
+			v = agg_row(slot, map, &k);
+			if (v)
+				__sync_fetch_and_add(&v->failed, 1);
+			continue;
+		}
+		agg_add(v, e, slot);
+	}
+	return 0;
+}
+
+/* Prepares the event's contribution (its connection, in a->c, is already read). */
+static __always_inline void agg_event_init(struct agg_event *a, __u8 kind, __u16 flags, const struct owner *owner)
+{
+	__builtin_memset(&a->owner, 0, sizeof(*a) - offsetof(struct agg_event, owner));
+	a->kind = kind;
+	a->flags = flags;
+	if (owner)
+		a->owner = *owner;
+}
+
+/* Starts tracking a connection for the aggregates: its key's owner and counter baselines. */
+static __always_inline void agg_track(struct sock_info *info, __u64 tx, __u64 rx, __u32 retrans)
+{
+	info->agg = TCPOTEL_AGG_TRACKED;
+	info->key_owner = info->owner;
+	info->base_tx = tx;
+	info->base_rx = rx;
+	info->base_retrans = retrans;
+}
+
+/* Adds the counters' growth since last accounted, as the aggregate's progress(). */
+static __always_inline void agg_progress(struct agg_event *a, struct sock_info *info, const struct conn *c)
+{
+	if (c->acked > info->base_tx) {
+		a->tx = c->acked - info->base_tx;
+		info->base_tx = c->acked;
+	}
+	if (c->received > info->base_rx) {
+		a->rx = c->received - info->base_rx;
+		info->base_rx = c->received;
+	}
+	if (c->total_retrans > info->base_retrans) {
+		a->retrans = c->total_retrans - info->base_retrans;
+		info->base_retrans = c->total_retrans;
+	}
+}
+
 /* ---------- the ring ---------- */
 
 static __always_inline struct tcpotel_event *reserve(__u8 kind)
@@ -238,9 +726,7 @@ static __always_inline struct tcpotel_event *reserve(__u8 kind)
 			__sync_fetch_and_add(&st->dropped[kind], 1);
 		return NULL;
 	}
-	__builtin_memset(e, 0, sizeof(*e));
 	e->kind = kind;
-	e->ts_ns = bpf_ktime_get_ns();
 	return e;
 }
 
@@ -255,83 +741,97 @@ static __always_inline void submit(struct tcpotel_event *e)
 	bpf_ringbuf_submit(e, flags);
 }
 
-/* A filtered-out event is counted, never produced. */
-static __always_inline bool wanted(const struct sock *sk, const struct sock_info *info)
+/* Cookie of a socket that has per-socket state: asked for once, when first needed. */
+static __always_inline __u64 info_cookie(struct sock_info *info, const struct sock *sk, bool btf)
 {
-	const struct inet_sock *inet = (const struct inet_sock *)sk;
-	__u16 sport, dport;
-	struct tcpotel_stats *st;
+	__u64 cookie;
 
-	if (filter_nports == 0 && filter_pid == 0)
-		return true;
-	sport = bpf_ntohs(BPF_CORE_READ(inet, inet_sport));
-	dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	if (ports_wanted(sport, dport) && pid_wanted(info ? info->owner.pid : 0))
-		return true;
-	st = stats_get();
-	if (st)
-		__sync_fetch_and_add(&st->filtered, 1);
-	return false;
-}
-
-static __always_inline void emit_sock_event(__u8 kind, const struct sock *sk, __u16 af,
-					    const struct sock_info *info, __u8 oldstate,
-					    __u8 newstate, __u64 duration_ns, __u16 error,
-					    __u16 extra_flags, bool counters)
-{
-	struct tcpotel_event *e = reserve(kind);
-
-	if (!e)
-		return;
-	read_tuple(e, sk, af);
-	if (counters)
-		read_counters(e, sk, info ? info->flags : 0, oldstate);
-	e->oldstate = oldstate;
-	e->newstate = newstate;
-	e->duration_ns = duration_ns;
-	e->error = error;
-	e->flags = extra_flags;
-	if (info) {
-		e->cookie = info->cookie;
-		e->flags |= info->flags;
-		e->handshake_ns = info->handshake_ns;
-		copy_owner(e, info);
-	} else {
-		e->flags |= TCPOTEL_F_UNTRACKED;
-	}
-	submit(e);
-}
-
-/* connect() in progress, per thread: its destination (see the connect section below). */
-struct connect_args {
-	__u64 start_ns;
-	__s64 fd;
-	__u16 family;
-	__u16 port;
-	__u8 addr[16];
-	/* The state path saw this connect fail inside the call with no error on the socket
-	 * (no ephemeral port: EADDRNOTAVAIL): the syscall's exit reports it, with its errno. */
-	__u64 deferred_sk;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 8192);
-	__type(key, __u32);
-	__type(value, struct connect_args);
-} connecting SEC(".maps");
-
-/* ---------- state changes ---------- */
-
-static __always_inline struct sock_info *info_create(__u64 key, __u64 cookie, __u64 now, __u16 flags)
-{
-	struct sock_info fresh = {};
-
+	if (!info)
+		return 0;
+	if (info->cookie)
+		return info->cookie;
+	cookie = btf ? bpf_get_socket_cookie((void *)sk) : TCPOTEL_SK_COOKIE_FIELD(sk);
 	/* Where the kernel's cookie cannot be had (raw_tp), number the socket ourselves,
 	 * above 2^52 so that it never meets a real cookie and stays exact in a JS number. */
 	if (!cookie)
 		cookie = (1ULL << 52) | __sync_fetch_and_add(&next_synthetic_cookie, 1);
-	fresh.cookie = cookie;
+	info->cookie = cookie;
+	return cookie;
+}
+
+/* Every field of a record, from what the event read (counters only when `counters`). */
+static __always_inline void fill_record(struct tcpotel_event *e, const struct conn *c, struct sock_info *info,
+					__u64 cookie, __u8 oldstate, __u8 newstate, __u64 duration_ns, __u16 error,
+					__u16 extra_flags, bool counters, __u64 now)
+{
+	e->ts_ns = now;
+	e->cookie = cookie;
+	e->duration_ns = duration_ns;
+	if (counters) {
+		e->bytes_acked = c->acked;
+		e->bytes_received = c->received;
+		e->bytes_retrans = c->bytes_retrans;
+		e->segs_in = c->segs_in;
+		e->segs_out = c->segs_out;
+		e->total_retrans = c->total_retrans;
+		e->srtt_us = c->srtt_us;
+	} else {
+		e->bytes_acked = 0;
+		e->bytes_received = 0;
+		e->bytes_retrans = 0;
+		e->segs_in = 0;
+		e->segs_out = 0;
+		e->total_retrans = 0;
+		e->srtt_us = 0;
+	}
+	e->netns = c->netns;
+	e->sport = c->sport;
+	e->dport = c->dport;
+	__builtin_memcpy(e->saddr, c->saddr, 16);
+	__builtin_memcpy(e->daddr, c->daddr, 16);
+	e->family = c->family;
+	e->oldstate = oldstate;
+	e->newstate = newstate;
+	e->error = error;
+	e->flags = extra_flags;
+	if (info) {
+		e->flags |= info->flags;
+		e->handshake_ns = info->handshake_ns;
+		e->pid = info->owner.pid;
+		e->tid = info->owner.tid;
+		e->cgroup_id = info->owner.cgroup_id;
+		__builtin_memcpy(e->comm, info->owner.comm, TCPOTEL_COMM_LEN);
+	} else {
+		e->flags |= TCPOTEL_F_UNTRACKED;
+		e->handshake_ns = 0;
+		e->pid = 0;
+		e->tid = 0;
+		e->cgroup_id = 0;
+		__builtin_memset(e->comm, 0, TCPOTEL_COMM_LEN);
+	}
+}
+
+static __always_inline void emit_record(__u8 kind, const struct conn *c, struct sock_info *info,
+					const struct sock *sk, __u8 oldstate, __u8 newstate, __u64 duration_ns,
+					__u16 error, __u16 extra_flags, bool counters, __u64 now, bool btf)
+{
+	struct tcpotel_event *e;
+	__u64 cookie = info_cookie(info, sk, btf);
+
+	e = reserve(kind);
+	if (!e)
+		return;
+	fill_record(e, c, info, cookie, oldstate, newstate, duration_ns, error, extra_flags, counters,
+		    now ? now : bpf_ktime_get_ns());
+	submit(e);
+}
+
+/* ---------- per-socket state ---------- */
+
+static __always_inline struct sock_info *info_create(__u64 key, __u64 now, __u16 flags)
+{
+	struct sock_info fresh = {};
+
 	fresh.start_ns = now;
 	fresh.state_ns = now;
 	fresh.flags = flags;
@@ -347,73 +847,115 @@ static __always_inline __u16 infer_direction(__u32 netns, __u16 local_port)
 	return bpf_map_lookup_elem(&listeners, &lk) ? TCPOTEL_F_PASSIVE : TCPOTEL_F_ACTIVE;
 }
 
-static __always_inline int on_state_change(const struct sock *sk, int oldstate, int newstate,
-					   __u64 cookie)
+/* Is the current task inside connect()? (Process context only.) */
+static __always_inline bool in_connect(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+
+	return TCPOTEL_SYSCALL_NR(regs) == TCPOTEL_NR_CONNECT;
+}
+
+/* ---------- state changes ---------- */
+
+/* Transitions something consumes; the rest return at once. */
+static __always_inline bool interesting(int oldstate, int newstate)
+{
+	switch (newstate) {
+	case TCP_LISTEN:
+	case TCP_SYN_SENT:
+	case TCP_CLOSE:
+		return true;
+	case TCP_SYN_RECV:
+		return oldstate == TCP_LISTEN;
+	case TCP_ESTABLISHED:
+		return oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV;
+	case TCP_FIN_WAIT1:
+		return oldstate == TCP_ESTABLISHED; /* close() or shutdown() by the owner */
+	case TCP_LAST_ACK:
+		return oldstate == TCP_CLOSE_WAIT;  /* close() by the owner */
+	}
+	return false;
+}
+
+static __always_inline int on_state_change(const struct sock *sk, int oldstate, int newstate, bool btf)
 {
 	__u64 key = (__u64)sk;
-	__u64 now = bpf_ktime_get_ns();
+	const struct tcp_sock *tp;
 	struct sock_info *info;
+	struct agg_event a;
+	__u64 now = 0;
 	__u16 af;
+	__u8 kind = 0;
+	bool records, aggs;
 
-	if (TCPOTEL_SK_PROTOCOL(sk) != IPPROTO_TCP)
+	if (!emit_state_changes && !interesting(oldstate, newstate))
 		return 0;
-	af = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (sk_protocol(sk, btf) != IPPROTO_TCP)
+		return 0;
+	af = sk_family(sk, btf);
 	if (!family_wanted(af))
 		return 0;
+	if (btf) {
+		tp = bpf_skc_to_tcp_sock((void *)sk);
+		if (!tp)
+			return 0;
+	} else {
+		tp = (const struct tcp_sock *)sk;
+	}
 
 	if (newstate == TCP_LISTEN) {
 		/* listen(): process context. Children inherit this owner until accept(). */
-		struct listen_key lk = { .netns = sk_netns(sk),
-					 .port = BPF_CORE_READ(sk, __sk_common.skc_num) };
+		struct listen_key lk = { .netns = sk_netns(sk, btf),
+					 .port = RD(btf, sk, __sk_common.skc_num) };
 		struct owner o = {};
 
 		owner_from_current(&o);
 		bpf_map_update_elem(&listeners, &lk, &o, BPF_ANY);
 		return 0;
 	}
-	if (oldstate == TCP_LISTEN) {
-		if (newstate == TCP_CLOSE) {
-			struct listen_key lk = { .netns = sk_netns(sk),
-						 .port = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport)) };
-			bpf_map_delete_elem(&listeners, &lk);
-			return 0;
-		}
+	if (oldstate == TCP_LISTEN && newstate == TCP_CLOSE) {
+		struct listen_key lk = { .netns = sk_netns(sk, btf), .port = sk_sport(sk, tp, btf) };
+
+		bpf_map_delete_elem(&listeners, &lk);
+		return 0;
 	}
 
-	info = bpf_map_lookup_elem(&socks, &key);
 	if (newstate == TCP_SYN_SENT) {
 		/* connect(): process context. */
-		info = info_create(key, cookie, now, TCPOTEL_F_ACTIVE | TCPOTEL_F_OWNER);
+		now = bpf_ktime_get_ns();
+		info = info_create(key, now, TCPOTEL_F_ACTIVE | TCPOTEL_F_OWNER);
 		if (info)
 			owner_from_current(&info->owner);
 	} else if (oldstate == TCP_LISTEN && newstate == TCP_SYN_RECV) {
 		/* A child cloned from its listener, in softirq context: borrow the listener's owner. */
-		struct listen_key lk = { .netns = sk_netns(sk),
-					 .port = BPF_CORE_READ(sk, __sk_common.skc_num) };
+		struct listen_key lk = { .netns = sk_netns(sk, btf),
+					 .port = RD(btf, sk, __sk_common.skc_num) };
 		struct owner *lo = bpf_map_lookup_elem(&listeners, &lk);
 
-		info = info_create(key, cookie, now, TCPOTEL_F_PASSIVE);
+		now = bpf_ktime_get_ns();
+		info = info_create(key, now, TCPOTEL_F_PASSIVE);
 		if (info && lo) {
 			info->owner = *lo;
 			info->flags |= TCPOTEL_F_OWNER;
 		}
-	} else if (!info && newstate == TCP_CLOSE) {
-		count_untracked();
-	} else if (!info) {
-		/* Opened before we attached: adopt it so that its close is complete. */
-		__u16 dir = oldstate == TCP_SYN_SENT ? TCPOTEL_F_ACTIVE :
-			    oldstate == TCP_SYN_RECV ? TCPOTEL_F_PASSIVE :
-			    TCPOTEL_F_PREEXISTING |
-				    infer_direction(sk_netns(sk), bpf_ntohs(BPF_CORE_READ(
-					    (const struct inet_sock *)sk, inet_sport)));
-		info = info_create(key, cookie, now, dir);
-		if (info && (dir & TCPOTEL_F_PREEXISTING))
-			info->start_ns = 0;
-		count_untracked();
-	}
+	} else {
+		info = bpf_map_lookup_elem(&socks, &key);
+		if (!info && newstate == TCP_CLOSE) {
+			count_untracked();
+		} else if (!info) {
+			/* Opened before we attached: adopt it so that its close is complete. */
+			__u16 dir = oldstate == TCP_SYN_SENT ? TCPOTEL_F_ACTIVE :
+				    oldstate == TCP_SYN_RECV ? TCPOTEL_F_PASSIVE :
+				    TCPOTEL_F_PREEXISTING | infer_direction(sk_netns(sk, btf), sk_sport(sk, tp, btf));
 
-	if (info && !info->cookie)
-		info->cookie = cookie;
+			now = bpf_ktime_get_ns();
+			info = info_create(key, now, dir);
+			if (info && (dir & TCPOTEL_F_PREEXISTING))
+				info->start_ns = 0;
+			count_untracked();
+		}
+	}
 
 	if ((newstate == TCP_FIN_WAIT1 && oldstate == TCP_ESTABLISHED) ||
 	    (newstate == TCP_LAST_ACK && oldstate == TCP_CLOSE_WAIT)) {
@@ -424,14 +966,33 @@ static __always_inline int on_state_change(const struct sock *sk, int oldstate, 
 		}
 	}
 
-	if (!wanted(sk, info))
+	if (newstate == TCP_ESTABLISHED && (oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV))
+		kind = TCPOTEL_EV_OPEN;
+	else if (newstate == TCP_CLOSE && (oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV))
+		kind = TCPOTEL_EV_FAILED;
+	else if (newstate == TCP_CLOSE && oldstate != TCP_CLOSE)
+		kind = TCPOTEL_EV_CLOSE;
+	if (!kind && !emit_state_changes)
 		goto update;
 
-	if (emit_state_changes)
-		emit_sock_event(TCPOTEL_EV_STATE, sk, af, info, oldstate, newstate,
-				info && info->state_ns ? now - info->state_ns : 0, 0, 0, false);
+	__builtin_memset(&a.c, 0, sizeof(a.c));
+	read_tuple(&a.c, sk, tp, af, btf);
+	if (!receiver_wants(a.c.sport, a.c.dport, info ? info->owner.pid : 0))
+		goto update;
+	a.c.flags = info ? info->flags : 0;
+	if (!now)
+		now = bpf_ktime_get_ns();
 
-	if (newstate == TCP_ESTABLISHED && (oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV)) {
+	if (emit_state_changes && record_wanted(TCPOTEL_EV_STATE, a.c.family, a.c.flags, a.c.sport, a.c.dport))
+		emit_record(TCPOTEL_EV_STATE, &a.c, info, sk, oldstate, newstate,
+			    info && info->state_ns ? now - info->state_ns : 0, 0, 0, false, now, btf);
+	if (!kind)
+		goto update;
+
+	records = record_wanted(kind, a.c.family, a.c.flags, a.c.sport, a.c.dport);
+	aggs = agg_kinds & KIND_BIT(kind);
+
+	if (kind == TCPOTEL_EV_OPEN) {
 		__u64 handshake = info && info->start_ns ? now - info->start_ns : 0;
 
 		if (info)
@@ -442,71 +1003,118 @@ static __always_inline int on_state_change(const struct sock *sk, int oldstate, 
 			 * lasts microseconds. The SYN-ACK round trip measured on the child is
 			 * the passive side's view of the handshake.
 			 */
-			__u64 synack_ns = (__u64)(BPF_CORE_READ((const struct tcp_sock *)sk, srtt_us) >> 3) * 1000;
+			__u64 synack_ns = (__u64)(RD(btf, tp, srtt_us) >> 3) * 1000;
 			if (synack_ns > handshake)
 				handshake = synack_ns;
 		}
-		if (info)
+		if (info) {
 			info->handshake_ns = handshake;
-		emit_sock_event(TCPOTEL_EV_OPEN, sk, af, info, oldstate, newstate, handshake, 0, 0, true);
-	} else if (newstate == TCP_CLOSE) {
-		if (oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV) {
-			__u16 err = BPF_CORE_READ(sk, sk_err);
-			if (!err)
-				err = BPF_CORE_READ(sk, sk_err_soft);
-			if (!err && oldstate == TCP_SYN_SENT) {
-				/* Undone inside connect() itself (the error is only its return
-				 * value): its exit reports it. */
-				__u32 tid = (__u32)bpf_get_current_pid_tgid();
-				struct connect_args *ca = bpf_map_lookup_elem(&connecting, &tid);
-
-				if (ca) {
-					ca->deferred_sk = key;
-					goto update;
+			a.c.flags = info->flags;
+		}
+		if (!records && !aggs)
+			goto update;
+		read_counters(&a.c, sk, tp, a.c.flags, oldstate, btf);
+		if (records)
+			emit_record(kind, &a.c, info, sk, oldstate, newstate, handshake, 0, 0, true, now, btf);
+		if (aggs) {
+			agg_event_init(&a, kind, a.c.flags, info ? &info->owner : 0);
+			a.opened = 1;
+			a.obs[1] = handshake;
+			if (info) {
+				if (!(info->agg & TCPOTEL_AGG_TRACKED))
+					agg_track(info, 0, 0, 0);
+				if (!(info->agg & TCPOTEL_AGG_OPEN)) {
+					info->agg |= TCPOTEL_AGG_OPEN;
+					a.active = 1;
 				}
+				agg_progress(&a, info, &a.c);
+			} else {
+				a.tx = a.c.acked;
+				a.rx = a.c.received;
+				a.retrans = a.c.total_retrans;
 			}
-			emit_sock_event(TCPOTEL_EV_FAILED, sk, af, info, oldstate, newstate,
-					info && info->start_ns ? now - info->start_ns : 0, err, 0, true);
-		} else if (oldstate != TCP_CLOSE) {
-			__u16 err = BPF_CORE_READ(sk, sk_err);
-			__u16 abort = 0;
+			agg_apply(&a);
+		}
+	} else if (kind == TCPOTEL_EV_FAILED) {
+		__u16 err = RD(btf, sk, sk_err);
 
-			/* Straight from ESTABLISHED or CLOSE_WAIT to CLOSE, with no error and no
-			 * reset received: an abortive close (SO_LINGER 0, unread data, disconnect),
-			 * whose RST the kernel sends right after this transition. */
-			if ((oldstate == TCP_ESTABLISHED || oldstate == TCP_CLOSE_WAIT) && !err &&
-			    !(info && (info->flags & TCPOTEL_F_RST_RECV)))
-				abort = TCPOTEL_F_RST_SENT;
-			emit_sock_event(TCPOTEL_EV_CLOSE, sk, af, info, oldstate, newstate,
-					info && info->start_ns ? now - info->start_ns : 0, err, abort,
-					true);
+		if (!err)
+			err = RD(btf, sk, sk_err_soft);
+		if (!err && oldstate == TCP_SYN_SENT && info && in_connect()) {
+			/* Undone inside connect() itself (the error is only its return
+			 * value): its exit reports it. */
+			info->deferred = 1;
+			goto update;
+		}
+		if (!records && !aggs)
+			goto update;
+		read_counters(&a.c, sk, tp, a.c.flags, oldstate, btf);
+		if (records)
+			emit_record(kind, &a.c, info, sk, oldstate, newstate,
+				    info && info->start_ns ? now - info->start_ns : 0, err, 0, true, now, btf);
+		if (aggs) {
+			agg_event_init(&a, kind, a.c.flags, info ? &info->owner : 0);
+			a.errno = err;
+			agg_apply(&a);
+			if (info)
+				info->agg = 0;
+		}
+	} else {
+		__u16 err = RD(btf, sk, sk_err);
+		__u16 abort = 0;
+
+		/* Straight from ESTABLISHED or CLOSE_WAIT to CLOSE, with no error and no
+		 * reset received: an abortive close (SO_LINGER 0, unread data, disconnect),
+		 * whose RST the kernel sends right after this transition. */
+		if ((oldstate == TCP_ESTABLISHED || oldstate == TCP_CLOSE_WAIT) && !err &&
+		    !(info && (info->flags & TCPOTEL_F_RST_RECV)))
+			abort = TCPOTEL_F_RST_SENT;
+		if (!records && !aggs)
+			goto update;
+		read_counters(&a.c, sk, tp, a.c.flags, oldstate, btf);
+		if (records)
+			emit_record(kind, &a.c, info, sk, oldstate, newstate,
+				    info && info->start_ns ? now - info->start_ns : 0, err, abort, true, now, btf);
+		if (aggs) {
+			bool tracked = info && (info->agg & TCPOTEL_AGG_TRACKED);
+
+			agg_event_init(&a, kind, a.c.flags | abort,
+				       info ? (tracked ? &info->key_owner : &info->owner) : 0);
+			a.closed = 1;
+			if (tracked) {
+				agg_progress(&a, info, &a.c);
+				if (info->agg & TCPOTEL_AGG_OPEN)
+					a.active = -1;
+				info->agg = 0;
+			} else {
+				a.tx = a.c.acked;
+				a.rx = a.c.received;
+				a.retrans = a.c.total_retrans;
+			}
+			a.obs[0] = a.c.srtt_us;
+			a.obs[2] = info && info->start_ns ? now - info->start_ns : 0;
+			agg_apply(&a);
 		}
 	}
 
 update:
 	/* The socket's state outlives CLOSE until tcp_destroy_sock: a reset sent right
 	 * after an abortive close still finds its owner. */
-	if (info)
-		info->state_ns = now;
+	if (info && emit_state_changes)
+		info->state_ns = now ? now : bpf_ktime_get_ns();
 	return 0;
 }
 
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(btf_inet_sock_set_state, const struct sock *sk, const int oldstate, const int newstate)
 {
-	/* Only ask for (and so create) a cookie where a connection begins. */
-	__u64 cookie = 0;
-
-	if (newstate == TCP_SYN_SENT || newstate == TCP_SYN_RECV ||
-	    newstate == TCP_ESTABLISHED || newstate == TCP_CLOSE)
-		cookie = bpf_get_socket_cookie((void *)sk);
-	return on_state_change(sk, oldstate, newstate, cookie);
+	return on_state_change(sk, oldstate, newstate, true);
 }
 
 SEC("raw_tp/inet_sock_set_state")
 int BPF_PROG(raw_inet_sock_set_state, const struct sock *sk, const int oldstate, const int newstate)
 {
-	return on_state_change(sk, oldstate, newstate, TCPOTEL_SK_COOKIE_FIELD(sk));
+	return on_state_change(sk, oldstate, newstate, false);
 }
 
 static __always_inline int on_destroy(const struct sock *sk)
@@ -531,59 +1139,115 @@ int BPF_PROG(raw_tcp_destroy_sock, const struct sock *sk)
 
 /* ---------- retransmits and resets ---------- */
 
-static __always_inline int on_retransmit(const struct sock *sk)
+static __always_inline int on_retransmit(const struct sock *sk, bool btf)
 {
+	struct agg_event a;
 	__u64 key = (__u64)sk;
+	const struct tcp_sock *tp;
 	struct sock_info *info;
+	bool records, aggs;
 	__u16 af;
 	__u8 state;
 
-	if (!sk || TCPOTEL_SK_PROTOCOL(sk) != IPPROTO_TCP)
+	if (!sk || sk_protocol(sk, btf) != IPPROTO_TCP)
 		return 0;
-	af = BPF_CORE_READ(sk, __sk_common.skc_family);
+	af = sk_family(sk, btf);
 	if (!family_wanted(af))
 		return 0;
+	if (btf) {
+		tp = bpf_skc_to_tcp_sock((void *)sk);
+		if (!tp)
+			return 0;
+	} else {
+		tp = (const struct tcp_sock *)sk;
+	}
 	info = bpf_map_lookup_elem(&socks, &key);
-	if (!wanted(sk, info))
+	__builtin_memset(&a.c, 0, sizeof(a.c));
+	read_tuple(&a.c, sk, tp, af, btf);
+	if (!receiver_wants(a.c.sport, a.c.dport, info ? info->owner.pid : 0))
+		return 0;
+	a.c.flags = info ? info->flags : 0;
+	records = record_wanted(TCPOTEL_EV_RETRANSMIT, a.c.family, a.c.flags, a.c.sport, a.c.dport);
+	aggs = agg_kinds & KIND_BIT(TCPOTEL_EV_RETRANSMIT);
+	if (!records && !aggs)
 		return 0;
 	if (!info)
 		count_untracked();
-	state = BPF_CORE_READ(sk, __sk_common.skc_state);
-	emit_sock_event(TCPOTEL_EV_RETRANSMIT, sk, af, info, state, state, 0, 0, 0, true);
+	state = RD(btf, sk, __sk_common.skc_state);
+	read_counters(&a.c, sk, tp, a.c.flags, state, btf);
+	if (records)
+		emit_record(TCPOTEL_EV_RETRANSMIT, &a.c, info, sk, state, state, 0, 0, 0, true, 0, btf);
+	if (aggs && info) {
+		if (!(info->agg & TCPOTEL_AGG_TRACKED)) {
+			/* First seen here: a connection open before we started counts only
+			 * this retransmit; another one everything so far. */
+			if (info->flags & TCPOTEL_F_PREEXISTING)
+				agg_track(info, a.c.acked, a.c.received, a.c.total_retrans ? a.c.total_retrans - 1 : 0);
+			else
+				agg_track(info, 0, 0, 0);
+		}
+		agg_event_init(&a, TCPOTEL_EV_RETRANSMIT, a.c.flags, &info->key_owner);
+		agg_progress(&a, info, &a.c);
+		agg_apply(&a);
+	}
 	return 0;
 }
 
 SEC("tp_btf/tcp_retransmit_skb")
 int BPF_PROG(btf_tcp_retransmit_skb, const struct sock *sk, const struct sk_buff *skb)
 {
-	return on_retransmit(sk);
+	return on_retransmit(sk, true);
 }
 
 SEC("raw_tp/tcp_retransmit_skb")
 int BPF_PROG(raw_tcp_retransmit_skb, const struct sock *sk, const struct sk_buff *skb)
 {
-	return on_retransmit(sk);
+	return on_retransmit(sk, false);
 }
 
-static __always_inline int on_reset(const struct sock *sk, __u16 dir_flag, __u16 reason)
+static __always_inline int on_reset(const struct sock *sk, __u16 dir_flag, __u16 reason, bool btf)
 {
+	struct agg_event a;
 	__u64 key = (__u64)sk;
+	const struct tcp_sock *tp;
 	struct sock_info *info;
+	bool records, aggs;
 	__u16 af;
 	__u8 state;
 
-	if (TCPOTEL_SK_PROTOCOL(sk) != IPPROTO_TCP)
+	if (sk_protocol(sk, btf) != IPPROTO_TCP)
 		return 0;
-	af = BPF_CORE_READ(sk, __sk_common.skc_family);
+	af = sk_family(sk, btf);
 	if (!family_wanted(af))
 		return 0;
+	if (btf) {
+		tp = bpf_skc_to_tcp_sock((void *)sk);
+		if (!tp)
+			return 0;
+	} else {
+		tp = (const struct tcp_sock *)sk;
+	}
 	info = bpf_map_lookup_elem(&socks, &key);
 	if (info)
 		info->flags |= dir_flag;
-	if (!wanted(sk, info))
+	__builtin_memset(&a.c, 0, sizeof(a.c));
+	read_tuple(&a.c, sk, tp, af, btf);
+	if (!receiver_wants(a.c.sport, a.c.dport, info ? info->owner.pid : 0))
 		return 0;
-	state = BPF_CORE_READ(sk, __sk_common.skc_state);
-	emit_sock_event(TCPOTEL_EV_RESET, sk, af, info, state, state, 0, reason, dir_flag, true);
+	a.c.flags = (info ? info->flags : 0) | dir_flag;
+	records = record_wanted(TCPOTEL_EV_RESET, a.c.family, a.c.flags, a.c.sport, a.c.dport);
+	aggs = agg_kinds & KIND_BIT(TCPOTEL_EV_RESET);
+	if (!records && !aggs)
+		return 0;
+	state = RD(btf, sk, __sk_common.skc_state);
+	read_counters(&a.c, sk, tp, a.c.flags, state, btf);
+	if (records)
+		emit_record(TCPOTEL_EV_RESET, &a.c, info, sk, state, state, 0, reason, dir_flag, true, 0, btf);
+	if (aggs) {
+		agg_event_init(&a, TCPOTEL_EV_RESET, info ? info->flags : 0, info ? &info->owner : 0);
+		a.reset_dir = dir_flag == TCPOTEL_F_RST_RECV ? 2 : 1;
+		agg_apply(&a);
+	}
 	return 0;
 }
 
@@ -591,11 +1255,12 @@ static __always_inline int on_reset(const struct sock *sk, __u16 dir_flag, __u16
  * four-tuple from the segment. The RST goes back to its sender. */
 static __always_inline int on_reset_without_socket(const struct sk_buff *skb, __u16 reason)
 {
+	struct agg_event a;
 	unsigned char *head;
 	__u16 nh, th;
 	struct tcphdr tcp;
-	struct tcpotel_event *e;
 	__u8 version;
+	bool records, aggs;
 
 	if (!skb)
 		return 0;
@@ -613,28 +1278,41 @@ static __always_inline int on_reset_without_socket(const struct sk_buff *skb, __
 		return 0;
 	if (!ports_wanted(bpf_ntohs(tcp.dest), bpf_ntohs(tcp.source)) || filter_pid)
 		return 0;
-	e = reserve(TCPOTEL_EV_RESET);
-	if (!e)
+	__builtin_memset(&a.c, 0, sizeof(a.c));
+	a.c.family = version;
+	a.c.sport = bpf_ntohs(tcp.dest);
+	a.c.dport = bpf_ntohs(tcp.source);
+	records = record_wanted(TCPOTEL_EV_RESET, a.c.family, 0, a.c.sport, a.c.dport);
+	aggs = agg_kinds & KIND_BIT(TCPOTEL_EV_RESET);
+	if (!records && !aggs)
 		return 0;
-	e->family = version;
-	e->sport = bpf_ntohs(tcp.dest);
-	e->dport = bpf_ntohs(tcp.source);
 	if (version == 4) {
 		struct iphdr ip;
 		if (!bpf_probe_read_kernel(&ip, sizeof(ip), head + nh)) {
-			__builtin_memcpy(e->saddr, &ip.daddr, 4);
-			__builtin_memcpy(e->daddr, &ip.saddr, 4);
+			a.c.saddr[0] = ip.daddr;
+			a.c.daddr[0] = ip.saddr;
 		}
 	} else {
 		struct ipv6hdr ip6;
 		if (!bpf_probe_read_kernel(&ip6, sizeof(ip6), head + nh)) {
-			__builtin_memcpy(e->saddr, &ip6.daddr, 16);
-			__builtin_memcpy(e->daddr, &ip6.saddr, 16);
+			__builtin_memcpy(a.c.saddr, &ip6.daddr, 16);
+			__builtin_memcpy(a.c.daddr, &ip6.saddr, 16);
 		}
 	}
-	e->error = reason;
-	e->flags = TCPOTEL_F_RST_SENT | TCPOTEL_F_NO_SOCKET | TCPOTEL_F_UNTRACKED;
-	submit(e);
+	if (records) {
+		struct tcpotel_event *e = reserve(TCPOTEL_EV_RESET);
+
+		if (e) {
+			fill_record(e, &a.c, 0, 0, 0, 0, 0, reason, TCPOTEL_F_RST_SENT | TCPOTEL_F_NO_SOCKET, false,
+				    bpf_ktime_get_ns());
+			submit(e);
+		}
+	}
+	if (aggs) {
+		agg_event_init(&a, TCPOTEL_EV_RESET, 0, 0);
+		a.reset_dir = 1;
+		agg_apply(&a);
+	}
 	return 0;
 }
 
@@ -643,7 +1321,7 @@ int BPF_PROG(btf_tcp_send_reset, const struct sock *sk, const struct sk_buff *sk
 {
 	if (!sk)
 		return on_reset_without_socket(skb, 0);
-	return on_reset(sk, TCPOTEL_F_RST_SENT, 0);
+	return on_reset(sk, TCPOTEL_F_RST_SENT, 0, true);
 }
 
 SEC("raw_tp/tcp_send_reset")
@@ -651,19 +1329,19 @@ int BPF_PROG(raw_tcp_send_reset, const struct sock *sk, const struct sk_buff *sk
 {
 	if (!sk)
 		return on_reset_without_socket(skb, 0);
-	return on_reset(sk, TCPOTEL_F_RST_SENT, 0);
+	return on_reset(sk, TCPOTEL_F_RST_SENT, 0, false);
 }
 
 SEC("tp_btf/tcp_receive_reset")
 int BPF_PROG(btf_tcp_receive_reset, const struct sock *sk)
 {
-	return on_reset(sk, TCPOTEL_F_RST_RECV, 0);
+	return on_reset(sk, TCPOTEL_F_RST_RECV, 0, true);
 }
 
 SEC("raw_tp/tcp_receive_reset")
 int BPF_PROG(raw_tcp_receive_reset, const struct sock *sk)
 {
-	return on_reset(sk, TCPOTEL_F_RST_RECV, 0);
+	return on_reset(sk, TCPOTEL_F_RST_RECV, 0, false);
 }
 
 /* ---------- the owner of accepted sockets ---------- */
@@ -736,121 +1414,117 @@ int BPF_PROG(btf_sys_exit, struct pt_regs *regs, long ret)
 
 /*
  * connect() can fail before the socket ever reaches SYN_SENT (no route, an unusable
- * address, a policy refusal): no state change tells. Its entry records the destination
- * per thread; its exit, on an error, reports a failed connect for a TCP socket the state
- * path never saw. Errors of a connect still under way (EINPROGRESS, EALREADY, EINTR) and
- * sockets with a SYN_SENT behind them are left to the state path.
+ * address, a policy refusal): no state change tells. Its exit, on an error, reports a
+ * failed connect for a TCP socket the state path never saw, with the destination read
+ * back from the call's own arguments (saved in the task's registers). Errors of a
+ * connect still under way (EINPROGRESS, EALREADY, EINTR) and sockets with a SYN_SENT
+ * behind them are left to the state path, unless it left this one to us (deferred).
  */
 #define TCPOTEL_EINTR 4
 #define TCPOTEL_EISCONN 106
 #define TCPOTEL_EALREADY 114
 #define TCPOTEL_EINPROGRESS 115
 
-
-SEC("tracepoint/syscalls/sys_enter_connect")
-int tp_sys_enter_connect(struct syscall_trace_enter *ctx)
-{
-	const void *uaddr = (const void *)ctx->args[1];
-	struct connect_args a = {};
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	__u16 port;
-
-	if (bpf_probe_read_user(&a.family, sizeof(a.family), uaddr) || !family_wanted(a.family))
-		return 0;
-	if (a.family == AF_INET) {
-		if (ctx->args[2] < sizeof(struct sockaddr_in) ||
-		    bpf_probe_read_user(&port, sizeof(port), uaddr + offsetof(struct sockaddr_in, sin_port)) ||
-		    bpf_probe_read_user(a.addr, 4, uaddr + offsetof(struct sockaddr_in, sin_addr)))
-			return 0;
-	} else {
-		if (ctx->args[2] < sizeof(struct sockaddr_in6) ||
-		    bpf_probe_read_user(&port, sizeof(port), uaddr + offsetof(struct sockaddr_in6, sin6_port)) ||
-		    bpf_probe_read_user(a.addr, 16, uaddr + offsetof(struct sockaddr_in6, sin6_addr)))
-			return 0;
-	}
-	a.port = bpf_ntohs(port);
-	a.fd = (__s64)ctx->args[0];
-	a.start_ns = bpf_ktime_get_ns();
-	bpf_map_update_elem(&connecting, &tid, &a, BPF_ANY);
-	return 0;
-}
-
 SEC("tracepoint/syscalls/sys_exit_connect")
 int tp_sys_exit_connect(struct syscall_trace_exit *ctx)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct connect_args *ap = bpf_map_lookup_elem(&connecting, &tid);
-	struct connect_args a;
-	struct tcpotel_event *e;
+	struct agg_event a;
+	long ret = ctx->ret;
+	struct task_struct *task;
+	struct pt_regs *regs;
+	const void *uaddr;
+	__u64 addrlen, key;
 	struct sock_info *info;
 	struct sock *sk;
 	struct owner o = {};
-	long ret = ctx->ret;
-	__u64 key;
-	__u16 af, sport;
+	const struct tcp_sock *tp;
+	__u16 af, ufamily, port, flags;
+	__u8 addr[16] = {};
+	bool records, aggs;
 
-	if (!ap)
+	if (ret >= 0 || ret == -TCPOTEL_EINPROGRESS || ret == -TCPOTEL_EALREADY || ret == -TCPOTEL_EINTR ||
+	    ret == -TCPOTEL_EISCONN)
 		return 0;
-	a = *ap;
-	bpf_map_delete_elem(&connecting, &tid);
-	if (ret >= 0 || ret == -TCPOTEL_EINPROGRESS || ret == -TCPOTEL_EALREADY ||
-	    ret == -TCPOTEL_EINTR || ret == -TCPOTEL_EISCONN)
-		return 0;
-	sk = sock_of_fd(a.fd);
+	task = bpf_get_current_task_btf();
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	sk = sock_of_fd((long)PT_REGS_PARM1_CORE_SYSCALL(regs));
 	if (!sk || TCPOTEL_SK_PROTOCOL(sk) != IPPROTO_TCP)
 		return 0;
 	key = (__u64)sk;
 	af = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if (!family_wanted(af))
 		return 0;
-	/* A socket that reached SYN_SENT is the state path's to report, unless it left this
-	 * failure, undone inside the call, to us (deferred_sk). */
 	info = bpf_map_lookup_elem(&socks, &key);
-	if (info && a.deferred_sk != key)
+	if (info && !info->deferred)
 		return 0;
+	uaddr = (const void *)PT_REGS_PARM2_CORE_SYSCALL(regs);
+	addrlen = PT_REGS_PARM3_CORE_SYSCALL(regs);
+	if (bpf_probe_read_user(&ufamily, sizeof(ufamily), uaddr))
+		return 0;
+	if (ufamily == AF_INET) {
+		if (addrlen < sizeof(struct sockaddr_in) ||
+		    bpf_probe_read_user(&port, sizeof(port), uaddr + offsetof(struct sockaddr_in, sin_port)) ||
+		    bpf_probe_read_user(addr, 4, uaddr + offsetof(struct sockaddr_in, sin_addr)))
+			return 0;
+	} else if (ufamily == AF_INET6) {
+		if (addrlen < sizeof(struct sockaddr_in6) ||
+		    bpf_probe_read_user(&port, sizeof(port), uaddr + offsetof(struct sockaddr_in6, sin6_port)) ||
+		    bpf_probe_read_user(addr, 16, uaddr + offsetof(struct sockaddr_in6, sin6_addr)))
+			return 0;
+	} else {
+		return 0;
+	}
 	if (info)
 		o = info->owner;
 	else
 		owner_from_current(&o);
-	sport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
-	if ((filter_nports || filter_pid) && !(ports_wanted(sport, a.port) && pid_wanted(o.pid))) {
-		struct tcpotel_stats *st = stats_get();
-
-		if (st)
-			__sync_fetch_and_add(&st->filtered, 1);
-		return 0;
-	}
-	e = reserve(TCPOTEL_EV_FAILED);
-	if (!e)
-		return 0;
-	read_tuple(e, sk, af);
+	tp = (const struct tcp_sock *)sk;
+	__builtin_memset(&a.c, 0, sizeof(a.c));
+	read_tuple(&a.c, sk, tp, af, false);
 	/* The destination as asked for: the socket never got it, or lost it again. An IPv4
 	 * destination on an IPv6 socket is given v4-mapped, as the socket would hold it. */
-	e->dport = a.port;
-	if (af == AF_INET6 && a.family == AF_INET) {
-		__builtin_memset(e->daddr, 0, 10);
-		e->daddr[10] = 0xff;
-		e->daddr[11] = 0xff;
-		__builtin_memcpy(&e->daddr[12], a.addr, 4);
+	a.c.dport = bpf_ntohs(port);
+	if (af == AF_INET6 && ufamily == AF_INET) {
+		a.c.daddr[0] = 0;
+		a.c.daddr[1] = 0;
+		a.c.daddr[2] = bpf_htonl(0xffff);
+		__builtin_memcpy(&a.c.daddr[3], addr, 4);
 	} else {
-		__builtin_memcpy(e->daddr, a.addr, 16);
+		__builtin_memcpy(a.c.daddr, addr, 16);
 	}
-	e->oldstate = info ? TCP_SYN_SENT : TCP_CLOSE;
-	e->newstate = TCP_CLOSE;
-	e->duration_ns = bpf_ktime_get_ns() - a.start_ns;
-	e->error = (__u16)-ret;
+	if (!receiver_wants(a.c.sport, a.c.dport, o.pid))
+		return 0;
+	flags = info ? info->flags : TCPOTEL_F_ACTIVE | TCPOTEL_F_OWNER;
+	a.c.flags = flags;
+	records = record_wanted(TCPOTEL_EV_FAILED, a.c.family, flags, a.c.sport, a.c.dport);
+	aggs = agg_kinds & KIND_BIT(TCPOTEL_EV_FAILED);
+	if (records) {
+		struct tcpotel_event *e = reserve(TCPOTEL_EV_FAILED);
+
+		if (e) {
+			__u64 now = bpf_ktime_get_ns();
+
+			fill_record(e, &a.c, info, info ? info_cookie(info, sk, false) :
+					      (1ULL << 52) | __sync_fetch_and_add(&next_synthetic_cookie, 1),
+				    info ? TCP_SYN_SENT : TCP_CLOSE, TCP_CLOSE,
+				    info && info->start_ns ? now - info->start_ns : 0, (__u16)-ret, 0, false, now);
+			e->flags = flags;
+			e->pid = o.pid;
+			e->tid = o.tid;
+			e->cgroup_id = o.cgroup_id;
+			__builtin_memcpy(e->comm, o.comm, TCPOTEL_COMM_LEN);
+			submit(e);
+		}
+	}
+	if (aggs) {
+		agg_event_init(&a, TCPOTEL_EV_FAILED, flags, &o);
+		a.errno = (__u16)-ret;
+		agg_apply(&a);
+	}
 	if (info) {
-		e->cookie = info->cookie;
-		e->flags = info->flags;
-	} else {
-		e->cookie = (1ULL << 52) | __sync_fetch_and_add(&next_synthetic_cookie, 1);
-		e->flags = TCPOTEL_F_ACTIVE | TCPOTEL_F_OWNER;
+		info->deferred = 0;
+		info->agg = 0;
 	}
-	e->pid = o.pid;
-	e->tid = o.tid;
-	e->cgroup_id = o.cgroup_id;
-	__builtin_memcpy(e->comm, o.comm, TCPOTEL_COMM_LEN);
-	submit(e);
 	return 0;
 }
 
@@ -880,7 +1554,7 @@ int iter_task_file(struct bpf_iter__task_file *ctx)
 		return 0;
 
 	if (BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_LISTEN) {
-		struct listen_key lk = { .netns = sk_netns(sk),
+		struct listen_key lk = { .netns = sk_netns(sk, false),
 					 .port = BPF_CORE_READ(sk, __sk_common.skc_num) };
 		struct owner o = {};
 
@@ -891,8 +1565,7 @@ int iter_task_file(struct bpf_iter__task_file *ctx)
 	key = (__u64)sk;
 	info = bpf_map_lookup_elem(&socks, &key);
 	if (!info) {
-		info = info_create(key, bpf_get_socket_cookie(sk), bpf_ktime_get_ns(),
-				   TCPOTEL_F_PREEXISTING);
+		info = info_create(key, bpf_ktime_get_ns(), TCPOTEL_F_PREEXISTING);
 		if (!info)
 			return 0;
 		info->start_ns = 0;
@@ -907,25 +1580,27 @@ int iter_task_file(struct bpf_iter__task_file *ctx)
 SEC("iter/tcp")
 int iter_tcp(struct bpf_iter__tcp *ctx)
 {
+	struct agg_event *ap;
+	__u32 zero = 0;
 	struct sock_common *skc = ctx->sk_common;
 	struct bpf_iter_meta *meta = ctx->meta;
 	struct tcp_sock *tp;
 	struct sock *sk;
 	struct sock_info *info;
-	struct tcpotel_event e = {};
-	__u64 key, seq_num;
+	__u64 key, seq_num, now;
 	__u16 af;
-	__u8 state;
+	__u8 state, kind;
+	bool records, aggs;
 
 	if (!skc)
 		return 0;
-	af = BPF_CORE_READ(skc, skc_family);
+	af = skc->skc_family;
 	if (!family_wanted(af))
 		return 0;
-	state = BPF_CORE_READ(skc, skc_state);
+	state = skc->skc_state;
 
 	/* An object whose output overflowed the seq buffer is shown again: count it once. */
-	seq_num = BPF_CORE_READ(meta, seq_num);
+	seq_num = meta->seq_num;
 	if (iter_mode != TCPOTEL_ITER_SNAPSHOT && iter_mode != TCPOTEL_ITER_SAMPLE)
 		return 0;
 	if (iter_mode == TCPOTEL_ITER_SAMPLE && seq_num >= iter_next_seq) {
@@ -941,52 +1616,78 @@ int iter_tcp(struct bpf_iter__tcp *ctx)
 	if (state == TCP_LISTEN || state == TCP_TIME_WAIT || state == TCP_NEW_SYN_RECV ||
 	    state == TCP_SYN_SENT || state == TCP_SYN_RECV || state == TCP_CLOSE)
 		return 0;
+	kind = iter_mode == TCPOTEL_ITER_SNAPSHOT ? TCPOTEL_EV_EXISTING : TCPOTEL_EV_SAMPLE;
+	records = record_kinds & KIND_BIT(kind);
+	aggs = agg_kinds & KIND_BIT(kind);
+	if (!records && !aggs)
+		return 0;
+	ap = bpf_map_lookup_elem(&iter_agg, &zero);
+	if (!ap)
+		return 0;
 	tp = bpf_skc_to_tcp_sock(skc);
 	if (!tp)
 		return 0;
 	sk = (struct sock *)tp;
 	key = (__u64)sk;
 
-	e.kind = iter_mode == TCPOTEL_ITER_SNAPSHOT ? TCPOTEL_EV_EXISTING : TCPOTEL_EV_SAMPLE;
-	read_tuple(&e, sk, af);
-	if (!ports_wanted(e.sport, e.dport))
+	__builtin_memset(&ap->c, 0, sizeof(ap->c));
+	read_tuple(&ap->c, sk, tp, af, true);
+	if (!ports_wanted(ap->c.sport, ap->c.dport))
 		return 0;
 	info = bpf_map_lookup_elem(&socks, &key);
 	if (!info) {
 		/* Opened before we attached (or evicted): adopt it. */
-		info = info_create(key, bpf_get_socket_cookie(sk), bpf_ktime_get_ns(),
-				   TCPOTEL_F_PREEXISTING);
+		info = info_create(key, bpf_ktime_get_ns(), TCPOTEL_F_PREEXISTING);
 		if (!info)
 			return 0;
 		info->start_ns = 0;
-	} else if (!info->cookie) {
-		info->cookie = bpf_get_socket_cookie(sk);
 	}
 	if (!(info->flags & (TCPOTEL_F_ACTIVE | TCPOTEL_F_PASSIVE)))
-		info->flags |= infer_direction(e.netns, e.sport);
+		info->flags |= infer_direction(ap->c.netns, ap->c.sport);
 	if (!pid_wanted(info->owner.pid))
 		return 0;
-	read_counters(&e, sk, info->flags, state);
+	ap->c.flags = info->flags;
+	read_counters(&ap->c, sk, tp, info->flags, state, true);
 
-	if (e.kind == TCPOTEL_EV_EXISTING) {
+	if (kind == TCPOTEL_EV_EXISTING) {
 		/* Opened after we attached: already reported by the state-change hook. */
 		if (!(info->flags & TCPOTEL_F_PREEXISTING))
 			return 0;
-	} else if (info->last_acked == e.bytes_acked && info->last_received == e.bytes_received) {
+	} else if (info->last_acked == ap->c.acked && info->last_received == ap->c.received) {
 		return 0; /* idle since the last sample */
 	}
-	info->last_acked = e.bytes_acked;
-	info->last_received = e.bytes_received;
+	info->last_acked = ap->c.acked;
+	info->last_received = ap->c.received;
 
-	e.ts_ns = bpf_ktime_get_ns();
-	e.oldstate = state;
-	e.newstate = state;
-	e.cookie = info->cookie;
-	e.flags = info->flags;
-	e.handshake_ns = info->handshake_ns;
-	copy_owner(&e, info);
-	if (info->start_ns)
-		e.duration_ns = e.ts_ns - info->start_ns;
-	bpf_seq_write(meta->seq, &e, sizeof(e));
+	now = bpf_ktime_get_ns();
+	records = records && record_wanted(kind, ap->c.family, ap->c.flags, ap->c.sport, ap->c.dport);
+	if (records) {
+		struct tcpotel_event *e = bpf_map_lookup_elem(&iter_record, &zero);
+
+		if (e) {
+			fill_record(e, &ap->c, info, info_cookie(info, sk, true), state, state,
+				    info->start_ns ? now - info->start_ns : 0, 0, 0, true, now);
+			e->kind = kind;
+			bpf_seq_write(meta->seq, e, sizeof(*e));
+		}
+	}
+	if (aggs) {
+		if (!(info->agg & TCPOTEL_AGG_TRACKED)) {
+			/* Open before we started (or not seen open): active from now on, its
+			 * counters so far not ours to count. */
+			agg_track(info, ap->c.acked, ap->c.received, ap->c.total_retrans);
+			info->agg |= TCPOTEL_AGG_OPEN;
+			agg_event_init(ap, kind, ap->c.flags, &info->owner);
+			ap->active = 1;
+		} else if (kind == TCPOTEL_EV_SAMPLE) {
+			agg_event_init(ap, kind, ap->c.flags, &info->key_owner);
+			agg_progress(ap, info, &ap->c);
+			ap->obs[0] = ap->c.srtt_us;
+		} else {
+			/* Already counted: its series still exists in this window. */
+			agg_event_init(ap, kind, ap->c.flags, &info->owner);
+		}
+		agg_apply(ap);
+	}
 	return 0;
 }

@@ -47,11 +47,18 @@ constexpr size_t kLogMax = 64 * 1024;
 
 int OnLibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
   if (level == LIBBPF_DEBUG) return 0;
-  char line[1024];
-  int n = vsnprintf(line, sizeof(line), fmt, args);
+  // One message can be a whole verifier log: format it whole, keep its end (where the
+  // verifier says why) within kLogMax.
+  va_list copy;
+  va_copy(copy, args);
+  int n = vsnprintf(nullptr, 0, fmt, copy);
+  va_end(copy);
   if (n <= 0) return 0;
+  std::string line((size_t)n + 1, '\0');
+  vsnprintf(line.data(), line.size(), fmt, args);
+  line.resize((size_t)n);
   std::lock_guard<std::mutex> lock(g_log_mutex);
-  g_log.append(line, std::min<size_t>(n, sizeof(line) - 1));
+  g_log.append(line);
   if (g_log.size() > kLogMax) g_log.erase(0, g_log.size() - kLogMax);
   return 0;
 }
@@ -108,6 +115,46 @@ const char* ErrnoName(int err) {
 
 using Chunk = std::vector<uint8_t>;
 
+// Chunk buffers handed to JS come back here when JS lets go of them (the Buffer's
+// finalizer): a busy ring then reuses a few large allocations instead of making one per
+// wake-up. Bounded: beyond kPoolMax, returned chunks are freed.
+class ChunkPool {
+ public:
+  Chunk* Take(size_t reserve) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!free_.empty()) {
+        Chunk* c = free_.back();
+        free_.pop_back();
+        c->clear();
+        return c;
+      }
+    }
+    auto* c = new Chunk();
+    c->reserve(reserve);
+    return c;
+  }
+  void Give(Chunk* c) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (free_.size() < kPoolMax && c->capacity() <= kKeepBytes) {
+      free_.push_back(c);
+      return;
+    }
+    delete c;
+  }
+  ~ChunkPool() {
+    for (Chunk* c : free_) delete c;
+  }
+
+ private:
+  static constexpr size_t kPoolMax = 8;
+  static constexpr size_t kKeepBytes = 8u << 20;
+  std::mutex mutex_;
+  std::vector<Chunk*> free_;
+};
+
+ChunkPool g_chunks;
+
 struct Consumer {
   ring_buffer* rb = nullptr;
   Napi::ThreadSafeFunction tsfn;
@@ -121,22 +168,73 @@ struct Consumer {
   Chunk pending;
   Napi::Promise::Deferred* stopped = nullptr;  // resolved once the thread has handed over all
   bool orphaned = false;  // closed by force: the finalizer frees it
+  std::atomic<uint64_t> bad_records{0};  // records of an unexpected size, skipped
+  // Iterator runs (snapshot, live samples) waiting to be merged into the stream: records
+  // reach JS in the order the kernel made them, so a sample never overtakes the open
+  // record of its connection still in the ring (or a close its sample).
+  std::mutex iter_mutex;
+  std::vector<Chunk> iter_queue;
 };
+
+// Merges records of an iterator run into `pending` by timestamp (ts_ns comes first in a
+// record). Ring records are in ring order; a record of the run goes after every ring
+// record made before it.
+void MergeByTime(Chunk& pending, const Chunk& run) {
+  constexpr size_t kSize = sizeof(struct tcpotel_event);
+  auto ts = [](const uint8_t* r) {
+    uint64_t t;
+    memcpy(&t, r, sizeof(t));
+    return t;
+  };
+  Chunk out;
+  out.reserve(pending.size() + run.size());
+  size_t a = 0, b = 0;
+  while (a + kSize <= pending.size() && b + kSize <= run.size()) {
+    if (ts(&pending[a]) <= ts(&run[b])) {
+      out.insert(out.end(), pending.begin() + a, pending.begin() + a + kSize);
+      a += kSize;
+    } else {
+      out.insert(out.end(), run.begin() + b, run.begin() + b + kSize);
+      b += kSize;
+    }
+  }
+  out.insert(out.end(), pending.begin() + a, pending.end());
+  out.insert(out.end(), run.begin() + b, run.end());
+  pending.swap(out);
+}
+
+// Takes queued iterator runs: first everything the ring holds by now, then the merge.
+void TakeIteratorRuns(Consumer* c) {
+  std::vector<Chunk> runs;
+  {
+    std::lock_guard<std::mutex> lock(c->iter_mutex);
+    runs.swap(c->iter_queue);
+  }
+  if (runs.empty()) return;
+  ring_buffer__consume(c->rb);
+  for (auto& run : runs) MergeByTime(c->pending, run);
+}
 
 int OnRecord(void* ctx, void* data, size_t size) {
   auto* c = static_cast<Consumer*>(ctx);
   auto* bytes = static_cast<uint8_t*>(data);
+  // Every record the programs write is one struct tcpotel_event: anything else would
+  // shift the rest of the chunk. Counted and skipped.
+  if (size != sizeof(struct tcpotel_event)) {
+    c->bad_records.fetch_add(1, std::memory_order_relaxed);
+    return 0;
+  }
   c->pending.insert(c->pending.end(), bytes, bytes + size);
   return 0;
 }
 
 void DeliverChunk(Napi::Env env, Napi::Function cb, Chunk* chunk) {
   if (!env) {  // the function is being torn down
-    delete chunk;
+    g_chunks.Give(chunk);
     return;
   }
   auto buf = Napi::Buffer<uint8_t>::New(
-      env, chunk->data(), chunk->size(), [](Napi::Env, uint8_t*, Chunk* c) { delete c; }, chunk);
+      env, chunk->data(), chunk->size(), [](Napi::Env, uint8_t*, Chunk* c) { g_chunks.Give(c); }, chunk);
   cb.Call({buf});
 }
 
@@ -148,15 +246,15 @@ enum class Handed { kYes, kLater, kClosing };
 
 Handed Flush(Consumer* c, bool block) {
   if (c->pending.empty()) return Handed::kYes;
-  auto* chunk = new Chunk();
-  chunk->swap(c->pending);
+  Chunk* chunk = g_chunks.Take(c->reserve_bytes);
+  chunk->swap(c->pending);  // pending takes the pooled (empty, reserved) buffer
   napi_status st = block ? c->tsfn.BlockingCall(chunk, DeliverChunk) : c->tsfn.NonBlockingCall(chunk, DeliverChunk);
   if (st == napi_ok) {
-    c->pending.reserve(c->reserve_bytes);
+    if (c->pending.capacity() < c->reserve_bytes) c->pending.reserve(c->reserve_bytes);
     return Handed::kYes;
   }
   chunk->swap(c->pending);
-  delete chunk;
+  g_chunks.Give(chunk);
   return st == napi_queue_full ? Handed::kLater : Handed::kClosing;
 }
 
@@ -174,11 +272,80 @@ void ConsumeLoop(Consumer* c) {
     if (n < 0 && n != -EINTR) break;
     if (n == 0) n = ring_buffer__consume(c->rb);
     if (n < 0 && n != -EINTR) break;
+    TakeIteratorRuns(c);
     if (Flush(c, false) == Handed::kClosing) return;
   }
   // Graceful stop: what the kernel wrote before the programs were detached still arrives.
   ring_buffer__consume(c->rb);
+  TakeIteratorRuns(c);
   if (Flush(c, true) == Handed::kYes) c->tsfn.Release();
+}
+
+// ---------- in-kernel filters and aggregates (options from JS) ----------
+
+// { conds: [{ kinds, negate, family, directions, ports: [[lo, hi]], local, remote }] }
+void FillFilter(Napi::Env env, Napi::Value v, struct tcpotel_filter* f) {
+  memset(f, 0, sizeof(*f));
+  if (!v.IsObject()) return;
+  Napi::Value cv = v.As<Napi::Object>().Get("conds");
+  if (!cv.IsArray()) return;
+  Napi::Array conds = cv.As<Napi::Array>();
+  if (conds.Length() > TCPOTEL_CONDS) throw Napi::RangeError::New(env, "too many filter conditions");
+  f->nconds = conds.Length();
+  for (uint32_t i = 0; i < conds.Length(); i++) {
+    Napi::Object c = conds.Get(i).As<Napi::Object>();
+    struct tcpotel_cond* d = &f->conds[i];
+    auto num = [&](const char* key) {
+      Napi::Value n = c.Get(key);
+      return n.IsNumber() ? n.As<Napi::Number>().Uint32Value() : 0u;
+    };
+    d->kinds = num("kinds");
+    d->negate = c.Get("negate").ToBoolean() ? 1 : 0;
+    d->family = (uint8_t)num("family");
+    d->directions = (uint8_t)num("directions");
+    auto ranges = [&](const char* key, struct tcpotel_port_range* out, uint8_t* n) {
+      Napi::Value rv = c.Get(key);
+      if (!rv.IsArray()) return;
+      Napi::Array r = rv.As<Napi::Array>();
+      if (r.Length() > TCPOTEL_PORT_RANGES) throw Napi::RangeError::New(env, "too many port ranges");
+      *n = (uint8_t)r.Length();
+      for (uint32_t j = 0; j < r.Length(); j++) {
+        Napi::Array pair = r.Get(j).As<Napi::Array>();
+        out[j].lo = (uint16_t)pair.Get(0u).ToNumber().Uint32Value();
+        out[j].hi = (uint16_t)pair.Get(1u).ToNumber().Uint32Value();
+      }
+    };
+    ranges("ports", d->ports, &d->nports);
+    ranges("local", d->local, &d->nlocal);
+    ranges("remote", d->remote, &d->nremote);
+  }
+}
+
+// Sums one series' per-CPU values (or takes the one shared value).
+void SumValues(const uint8_t* v, int ncpu, size_t stride, struct tcpotel_agg_value* out) {
+  memset(out, 0, sizeof(*out));
+  for (int cpu = 0; cpu < ncpu; cpu++) {
+    const auto* x = reinterpret_cast<const struct tcpotel_agg_value*>(v + cpu * stride);
+    out->opened += x->opened;
+    out->closed += x->closed;
+    out->active += x->active;
+    out->tx += x->tx;
+    out->rx += x->rx;
+    out->retrans += x->retrans;
+    out->resets_sent += x->resets_sent;
+    out->resets_received += x->resets_received;
+    out->failed += x->failed;
+    for (int h = 0; h < TCPOTEL_AGG_HISTS; h++) {
+      const auto& a = x->hist[h];
+      auto& b = out->hist[h];
+      if (!a.count) continue;
+      b.count += a.count;
+      b.sum += a.sum;
+      b.max = std::max(b.max, a.max);
+      b.inv_min = std::max(b.inv_min, a.inv_min);
+      for (int i = 0; i < TCPOTEL_AGG_BUCKETS; i++) b.buckets[i] += a.buckets[i];
+    }
+  }
 }
 
 // ---------- the tracer ----------
@@ -197,6 +364,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
                            InstanceMethod("stats", &Tracer::Stats),
                            InstanceMethod("trackedSockets", &Tracer::TrackedSockets),
                            InstanceMethod("programs", &Tracer::Programs),
+                           InstanceMethod("collect", &Tracer::Collect),
                            InstanceMethod("close", &Tracer::Close),
                        });
   }
@@ -230,6 +398,49 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
               "set ring buffer size");
     BPF_CHECK(env, bpf_map__set_max_entries(skel_->maps.socks, (uint32_t)num("maxSockets", 131072)),
               "set socket map size");
+
+    // Records: the kinds some pipeline takes as events, and those pipelines' filters.
+    skel_->rodata->record_kinds = opts.Get("recordKinds").IsNumber()
+                                      ? opts.Get("recordKinds").As<Napi::Number>().Uint32Value()
+                                      : ~0u;
+    if (opts.Get("consumers").IsArray()) {
+      Napi::Array cs = opts.Get("consumers").As<Napi::Array>();
+      if (cs.Length() > TCPOTEL_CONSUMERS) throw Napi::RangeError::New(env, "too many record consumers");
+      skel_->rodata->nconsumers = cs.Length();
+      for (uint32_t i = 0; i < cs.Length(); i++) FillFilter(env, cs.Get(i), &skel_->rodata->consumers[i]);
+    }
+
+    // Aggregates computed in the kernel: { key, addr, port, maxSeries, bounds, filter, perCpu, maxEntries }
+    if (opts.Get("aggregates").IsArray()) {
+      Napi::Array aggs = opts.Get("aggregates").As<Napi::Array>();
+      if (aggs.Length() > TCPOTEL_AGG_SLOTS) throw Napi::RangeError::New(env, "too many kernel aggregates");
+      skel_->rodata->agg_slots = aggs.Length();
+      skel_->rodata->agg_kinds = opts.Get("aggregateKinds").ToNumber().Uint32Value();
+      for (uint32_t i = 0; i < aggs.Length(); i++) {
+        Napi::Object a = aggs.Get(i).As<Napi::Object>();
+        struct tcpotel_agg_spec* spec = &skel_->rodata->agg_spec[i];
+        spec->key = a.Get("key").ToNumber().Uint32Value();
+        for (uint32_t j = 0; j < 2; j++) {
+          spec->addr[j] = (uint8_t)a.Get("addr").As<Napi::Array>().Get(j).ToNumber().Uint32Value();
+          spec->port[j] = (uint8_t)a.Get("port").As<Napi::Array>().Get(j).ToNumber().Uint32Value();
+        }
+        spec->max_series = a.Get("maxSeries").ToNumber().Uint32Value();
+        Napi::Array bounds = a.Get("bounds").As<Napi::Array>();
+        for (uint32_t h = 0; h < TCPOTEL_AGG_HISTS; h++) {
+          Napi::Array b = bounds.Get(h).As<Napi::Array>();
+          if (b.Length() > TCPOTEL_AGG_BOUNDS) throw Napi::RangeError::New(env, "too many bucket bounds");
+          spec->nbounds[h] = b.Length();
+          agg_nbounds_[i][h] = b.Length();
+          for (uint32_t k = 0; k < b.Length(); k++) spec->bounds[h][k] = (uint64_t)b.Get(k).ToNumber().DoubleValue();
+        }
+        FillFilter(env, a.Get("filter"), &spec->filter);
+        bpf_map* map = AggMap(i);
+        if (a.Get("perCpu").ToBoolean())
+          BPF_CHECK(env, bpf_map__set_type(map, BPF_MAP_TYPE_PERCPU_HASH), "set aggregate map type");
+        BPF_CHECK(env, bpf_map__set_max_entries(map, (uint32_t)a.Get("maxEntries").ToNumber().Uint32Value()),
+                  "set aggregate map size");
+      }
+    }
 
     // programs: { name: boolean } chooses between twins; names not listed are not loaded.
     Napi::Value progs = opts.Get("programs");
@@ -416,7 +627,16 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     }
     skel_->bss->iter_mode = 0;
     Napi::Object result = Napi::Object::New(env);
-    result.Set("records", Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size()));
+    if (consumer_ && consumer_->running && !consumer_->stop) {
+      // Into the ring's stream, in time order: they reach onChunk shortly.
+      std::lock_guard<std::mutex> lock(consumer_->iter_mutex);
+      consumer_->iter_queue.push_back(std::move(out));
+      result.Set("records", Napi::Buffer<uint8_t>::New(env, 0));
+      result.Set("queued", true);
+    } else {
+      result.Set("records", Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size()));
+      result.Set("queued", false);
+    }
     result.Set("failed", failed);
     return result;
   }
@@ -453,6 +673,10 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       }
       sum.untracked += s.untracked;
       sum.filtered += s.filtered;
+      for (int a = 0; a < TCPOTEL_AGG_SLOTS; a++) {
+        sum.agg_overflow[a] += s.agg_overflow[a];
+        sum.agg_map_full[a] += s.agg_map_full[a];
+      }
     }
     Napi::Object out = Napi::Object::New(env);
     Napi::Array produced = Napi::Array::New(env, TCPOTEL_EV_KINDS);
@@ -465,6 +689,15 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     out.Set("dropped", dropped);
     out.Set("untracked", (double)sum.untracked);
     out.Set("filtered", (double)sum.filtered);
+    Napi::Array overflow = Napi::Array::New(env, TCPOTEL_AGG_SLOTS);
+    Napi::Array full = Napi::Array::New(env, TCPOTEL_AGG_SLOTS);
+    for (uint32_t a = 0; a < TCPOTEL_AGG_SLOTS; a++) {
+      overflow.Set(a, (double)sum.agg_overflow[a]);
+      full.Set(a, (double)sum.agg_map_full[a]);
+    }
+    out.Set("aggregateOverflow", overflow);
+    out.Set("aggregateMapFull", full);
+    out.Set("badRecords", consumer_ ? (double)consumer_->bad_records.load() : 0.0);
     out.Set("ringBytes", (double)bpf_map__max_entries(skel_->maps.events));
     out.Set("maxSockets", (double)bpf_map__max_entries(skel_->maps.socks));
     return out;
@@ -501,13 +734,129 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       if (fd >= 0) {
         bpf_prog_info pinfo{};
         uint32_t len = sizeof(pinfo);
-        if (bpf_obj_get_info_by_fd(fd, &pinfo, &len) == 0) p.Set("id", pinfo.id);
+        if (bpf_obj_get_info_by_fd(fd, &pinfo, &len) == 0) {
+          p.Set("id", pinfo.id);
+          p.Set("runCount", (double)pinfo.run_cnt);
+          p.Set("runTimeNs", (double)pinfo.run_time_ns);
+          // Runs the kernel skipped because the program was already running on that CPU
+          // (a tracepoint hit from an interrupt inside it): transitions lost.
+          p.Set("recursionMisses", (double)pinfo.recursion_misses);
+        }
       }
       bool attached = false;
       for (auto& l : links_) attached = attached || l.name == bpf_program__name(prog);
       p.Set("attached", attached);
       out.Set(i++, p);
     }
+    return out;
+  }
+
+  bpf_map* AggMap(uint32_t slot) {
+    switch (slot) {
+      case 0: return skel_->maps.agg0;
+      case 1: return skel_->maps.agg1;
+      case 2: return skel_->maps.agg2;
+      default: return skel_->maps.agg3;
+    }
+  }
+
+  // collect(slot): ends the window of in-kernel aggregate `slot` and returns its series:
+  // { rows, keys (Buffer of struct tcpotel_agg_key), counters (Float64Array, 8 per row:
+  // opened closed active tx rx retrans resets_sent resets_received), hists ([3] Float64Array,
+  // per row count sum min max and the buckets, in integer units), failedKeys, failedCounts }.
+  // The window's generation is flipped first, so that new updates go to a fresh window;
+  // after a moment for programs that read the old generation to finish (they run with
+  // preemption disabled: microseconds), the old one is read in batches and deleted.
+  Napi::Value Collect(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    RequireOpen(env);
+    uint32_t slot = info[0].ToNumber().Uint32Value();
+    if (slot >= skel_->rodata->agg_slots) throw Napi::RangeError::New(env, "no such kernel aggregate");
+    bpf_map* map = AggMap(slot);
+    int fd = bpf_map__fd(map);
+    uint8_t old = skel_->bss->agg_gen[slot] & 1;
+    __atomic_store_n(&skel_->bss->agg_gen[slot], (uint8_t)(old ^ 1), __ATOMIC_RELEASE);
+    if (!links_.empty()) usleep(100);
+
+    bool percpu = bpf_map__type(map) == BPF_MAP_TYPE_PERCPU_HASH;
+    int ncpu = percpu ? libbpf_num_possible_cpus() : 1;
+    BPF_CHECK(env, ncpu, "libbpf_num_possible_cpus");
+    const size_t stride = (sizeof(struct tcpotel_agg_value) + 7) & ~size_t(7);
+    uint32_t batch = 512;
+    std::vector<struct tcpotel_agg_key> keys(batch);
+    std::vector<uint8_t> vals((size_t)batch * stride * ncpu);
+    std::vector<struct tcpotel_agg_key> rows, failed_keys, doomed;
+    std::vector<double> counters, failed_counts;
+    std::vector<double> hists[TCPOTEL_AGG_HISTS];
+    uint32_t hstride[TCPOTEL_AGG_HISTS];
+    for (int h = 0; h < TCPOTEL_AGG_HISTS; h++) hstride[h] = 4 + agg_nbounds_[slot][h] + 1;
+    uint64_t in_tok = 0, out_tok = 0;
+    bool first = true;
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    for (;;) {
+      uint32_t count = batch;
+      int err = bpf_map_lookup_batch(fd, first ? nullptr : &in_tok, &out_tok, keys.data(), vals.data(), &count, &opts);
+      if (err < 0 && err != -ENOENT) {
+        if (err == -ENOSPC && batch < (1u << 20)) {  // one hash bucket holds more than a batch
+          batch *= 4;
+          keys.resize(batch);
+          vals.resize((size_t)batch * stride * ncpu);
+          continue;
+        }
+        ThrowBpfError(env, "read kernel aggregate", err);
+      }
+      for (uint32_t i = 0; i < count; i++) {
+        const struct tcpotel_agg_key& k = keys[i];
+        if (k.gen != old) continue;
+        doomed.push_back(k);
+        struct tcpotel_agg_value sum;
+        SumValues(vals.data() + (size_t)i * stride * ncpu, ncpu, stride, &sum);
+        if (k.errcode) {
+          failed_keys.push_back(k);
+          failed_counts.push_back((double)sum.failed);
+          continue;
+        }
+        rows.push_back(k);
+        counters.insert(counters.end(), {(double)sum.opened, (double)sum.closed, (double)sum.active, (double)sum.tx,
+                                         (double)sum.rx, (double)sum.retrans, (double)sum.resets_sent,
+                                         (double)sum.resets_received});
+        for (int h = 0; h < TCPOTEL_AGG_HISTS; h++) {
+          const auto& x = sum.hist[h];
+          hists[h].push_back((double)x.count);
+          hists[h].push_back((double)x.sum);
+          hists[h].push_back(x.count ? (double)~x.inv_min : 0);
+          hists[h].push_back(x.count ? (double)x.max : 0);
+          for (uint32_t b = 0; b + 4 < hstride[h]; b++) hists[h].push_back((double)x.buckets[b]);
+        }
+      }
+      if (err == -ENOENT) break;
+      in_tok = out_tok;
+      first = false;
+    }
+    for (size_t at = 0; at < doomed.size(); at += 4096) {
+      uint32_t n = (uint32_t)std::min<size_t>(4096, doomed.size() - at);
+      int err = bpf_map_delete_batch(fd, doomed.data() + at, &n, &opts);
+      if (err < 0 && err != -ENOENT) ThrowBpfError(env, "clear kernel aggregate", err);
+    }
+    skel_->bss->agg_series[slot][old] = 0;
+
+    auto f64 = [&](const std::vector<double>& v) {
+      Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, v.size() * sizeof(double));
+      if (!v.empty()) memcpy(ab.Data(), v.data(), v.size() * sizeof(double));
+      return Napi::Float64Array::New(env, v.size(), ab, 0);
+    };
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("rows", (double)rows.size());
+    out.Set("keySize", (double)sizeof(struct tcpotel_agg_key));
+    out.Set("keys", Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<uint8_t*>(rows.data()),
+                                                 rows.size() * sizeof(struct tcpotel_agg_key)));
+    out.Set("counters", f64(counters));
+    Napi::Array h = Napi::Array::New(env, TCPOTEL_AGG_HISTS);
+    for (uint32_t i = 0; i < TCPOTEL_AGG_HISTS; i++) h.Set(i, f64(hists[i]));
+    out.Set("hists", h);
+    out.Set("failedKeys", Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<uint8_t*>(failed_keys.data()),
+                                                       failed_keys.size() * sizeof(struct tcpotel_agg_key)));
+    out.Set("failedCounts", f64(failed_counts));
     return out;
   }
 
@@ -584,6 +933,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   tcpotel_bpf* skel_ = nullptr;
   std::vector<NamedLink> links_;
   Consumer* consumer_ = nullptr;
+  uint32_t agg_nbounds_[TCPOTEL_AGG_SLOTS][TCPOTEL_AGG_HISTS] = {};
 };
 
 // ---------- feature probes ----------

@@ -2,7 +2,7 @@
 // Runs every compiled test file explicitly: `node --test <dir>` on Node 20 can run 0 tests
 // and still exit 0. Unit tests run in parallel; acceptance tests (real BPF programs, real
 // traffic, network namespaces) run one file at a time.
-import { readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
@@ -28,13 +28,21 @@ if (files.length === 0) {
 }
 const acceptance = files.filter((f) => f.includes('/acceptance/'));
 const unit = files.filter((f) => !f.includes('/acceptance/'));
+// Acceptance tests with aggregates run twice: as configured (the kernel computes what it
+// can: aggregate pushdown), and with every aggregate in tcpotel's process.
+const withAggregates = acceptance.filter((f) => /aggregate/.test(readFileSync(f, 'utf8')) && !f.endsWith('pushdown.test.js'));
 let failed = false;
-for (const [group, list, concurrency] of [['unit', unit, 2], ['acceptance', acceptance, 1]]) {
+for (const [group, list, concurrency, env] of [
+  ['unit', unit, 2, {}],
+  ['acceptance', acceptance, 1, {}],
+  ['acceptance, aggregates in tcpotel\'s process (TCPOTEL_PUSHDOWN=never)', withAggregates, 1, { TCPOTEL_PUSHDOWN: 'never' }],
+]) {
   if (!list.length) continue;
   console.log(`\n# ${group}: ${list.length} files`);
   const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...list], {
     stdio: 'inherit',
     cwd: root,
+    env: { ...process.env, ...env },
   });
   if (r.status !== 0) failed = true;
 }

@@ -22,6 +22,11 @@ export type BatchType = Batch['type'];
 export interface ComponentContext {
   /** The component id from the config: "type" or "type/name". */
   id: string;
+  /**
+   * For an aggregate the pipeline planned (src/pipeline/pushdown.ts): its keys (none when
+   * only totals are read) and, when the kernel computes it, the receiver's handle.
+   */
+  aggregate?: { keys: string[]; kernel?: import('./pushdown.js').KernelAggregate };
   /** For processors and exporters: the pipeline id ("metrics/flows"). */
   pipeline?: string;
   logger: Logger;
@@ -81,6 +86,11 @@ export interface ExporterFactory<C = unknown> extends FactoryBase<C> {
   readonly kind: 'exporter';
   readonly signals: readonly Signal[];
   create(config: C, ctx: ExporterContext): Exporter;
+  /**
+   * What the exporter reads of a metrics pipeline: 'totals' when it only sums every series
+   * (the aggregate then needs no keys); 'series' (the default) when it reads each one.
+   */
+  demand?(config: C): 'totals' | 'series';
 }
 
 export type AnyFactory = ReceiverFactory | ProcessorFactory | ExporterFactory;

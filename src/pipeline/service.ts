@@ -5,12 +5,14 @@
  * the pipelines' processors, then receivers); shutdown is upstream-first: receivers stop
  * and drain, processors flush as their input completes, exporters flush last.
  */
-import { asyncScheduler, merge, type SchedulerLike, type Subscription } from 'rxjs';
+import { asyncScheduler, filter, map, merge, type SchedulerLike, type Subscription } from 'rxjs';
 import type { Batch, Exporter, ExporterFactory, Receiver, Signal } from '../core/component.js';
 import type { Logger } from '../core/logger.js';
 import { Telemetry, componentTelemetry } from '../core/telemetry.js';
 import type { ResolvedConfig } from '../config/validate.js';
 import { dropPrivileges } from '../core/privileges.js';
+import { isPushdownReceiver, type KernelAggregate } from '../core/pushdown.js';
+import { describePlan, planPushdown, type PushdownPlan } from './pushdown.js';
 
 export interface ServiceOptions {
   logger: Logger;
@@ -38,6 +40,10 @@ export class Service {
   private readonly scheduler: SchedulerLike;
   private started = false;
   private stopping?: Promise<void>;
+  /** Which aggregates the kernel computes, and which events receivers send as records. */
+  readonly plan: PushdownPlan;
+  /** Per "<pipeline>|<aggregate id>": its keys and, when pushed down, the receiver's handle. */
+  private readonly aggregates = new Map<string, { keys: string[]; kernel?: KernelAggregate }>();
 
   constructor(
     private readonly config: ResolvedConfig,
@@ -46,6 +52,7 @@ export class Service {
     this.logger = opts.logger;
     this.telemetry = opts.telemetry ?? new Telemetry();
     this.scheduler = opts.scheduler ?? asyncScheduler;
+    this.plan = planPushdown(config);
     this.build();
   }
 
@@ -71,6 +78,20 @@ export class Service {
         this.exporters.set(key, factory.create(e.config, { ...ctxFor(eid, 'exporter', p.signal), signal: p.signal, selfMetrics: config.telemetry.metrics.include_in_pipelines }));
       }
     }
+    this.applyPlan();
+  }
+
+  /** Hands each receiver that can take one its part of the pushdown plan. */
+  private applyPlan(): void {
+    const { plan } = this;
+    for (const a of plan.aggregates) this.aggregates.set(`${a.pipeline}|${a.processor}`, { keys: a.keys });
+    for (const [rid, receiver] of this.receivers) {
+      const mine = plan.aggregates.filter((a) => a.kernel && a.receivers.includes(rid));
+      if (!isPushdownReceiver(receiver)) continue;
+      const handles = receiver.plan({ records: plan.records.get(rid) ?? 'all', aggregates: mine.map((a) => a.spec!) });
+      mine.forEach((a, i) => (this.aggregates.get(`${a.pipeline}|${a.processor}`)!.kernel = handles[i]));
+    }
+    for (const line of describePlan(plan)) this.logger.info(line);
   }
 
   /** Exporters first, then the pipelines, then the receivers. */
@@ -120,9 +141,18 @@ export class Service {
       scheduler: this.scheduler,
     });
     let stream = merge(...p.receivers.map((rid) => this.receivers.get(rid)!.output)) as import('rxjs').Observable<Batch>;
+    const kernel = p.processors.map((pid) => this.aggregates.get(`${p.id}|${pid}`)?.kernel).find((k) => k);
+    if (kernel) {
+      // The kernel aggregates for this pipeline: of the events other pipelines asked for,
+      // only the socket counts they carry matter here.
+      stream = stream.pipe(
+        map((b) => (b.type === 'events' && kernel.active ? (b.stateCounts ? { ...b, events: [] } : null) : b)),
+        filter((b): b is Batch => b !== null),
+      );
+    }
     for (const pid of p.processors) {
       const proc = this.config.processors.get(pid)!;
-      stream = stream.pipe(proc.factory.create(proc.config, ctx(pid)));
+      stream = stream.pipe(proc.factory.create(proc.config, { ...ctx(pid), aggregate: this.aggregates.get(`${p.id}|${pid}`) }));
     }
     const exporters = p.exporters.map((eid) => ({ id: eid, exporter: this.exporters.get(`${eid}|${p.signal}`)! }));
     let markDone!: () => void;

@@ -78,6 +78,7 @@ export const SELF_ATTR = {
   pipelineId: 'tcpotel.pipeline.id',
   signal: 'tcpotel.signal',
   dropReason: 'tcpotel.drop.reason',
+  ebpfProgram: 'tcpotel.ebpf.program',
 } as const;
 
 /** Log record event names (the LogRecord event_name field and the event.name attribute). */

@@ -106,7 +106,7 @@ for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
     const t = await runCli(
       tmpConfig(`
 receivers:
-  ebpf: {sample_interval: 200ms}
+  ebpf: {sample_interval: 200ms, sample_budget: 1}
 processors:
   aggregate: {interval: 200ms}
 exporters:
@@ -181,7 +181,7 @@ test('without privileges: the eBPF receiver falls back to sockdiag, with a warni
   chmodSync(dir, 0o777);
   const s = await startServer(['--addr', '127.0.0.1', '--port', '0', '--expect', '100', '--count', '1']);
   const out = join(dir, 'logs.jsonl');
-  const config = tmpConfig(`receivers:\n  ebpf: {sample_interval: 200ms}\nprocessors:\n  filter: {include: {ports: [${s.port}]}}\nexporters:\n  file: {path: ${out}}\nservice:\n  pipelines:\n    logs: {receivers: [ebpf], processors: [filter], exporters: [file]}\n`);
+  const config = tmpConfig(`receivers:\n  ebpf: {sample_interval: 200ms, sample_budget: 1}\nprocessors:\n  filter: {include: {ports: [${s.port}]}}\nexporters:\n  file: {path: ${out}}\nservice:\n  pipelines:\n    logs: {receivers: [ebpf], processors: [filter], exporters: [file]}\n`);
   const child = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, cli, 'run', '--config', config, '--log-level', 'info'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d) => (err += d));

@@ -8,9 +8,10 @@
  * the `failed` and `reset` events (the recent-failures list). The two instances share one
  * screen (see hub.ts). The summary line format is documented in format.ts.
  */
+import { pointCount } from '../../core/metrics.js';
 import type { Batch, Exporter, ExporterContext, ExporterFactory } from '../../core/component.js';
 import { defaultViewConfig, viewConfigSchema, type ViewConfig } from './config.js';
-import { viewHub, type HubIo, type ViewHub } from './hub.js';
+import { viewHub, viewMode, type HubIo, type ViewHub } from './hub.js';
 
 export class ViewExporter implements Exporter {
   private hub?: ViewHub;
@@ -31,9 +32,10 @@ export class ViewExporter implements Exporter {
     const hub = this.hub;
     if (!hub) return;
     if (batch.type === 'metrics') {
-      this.ctx.telemetry.incoming(batch.points.length);
+      const n = pointCount(batch);
+      this.ctx.telemetry.incoming(n);
       hub.addMetrics(batch);
-      this.ctx.telemetry.outgoing(batch.points.length);
+      this.ctx.telemetry.outgoing(n);
     } else {
       if (!batch.events.length) return;
       this.ctx.telemetry.incoming(batch.events.length);
@@ -57,4 +59,6 @@ export const viewExporterFactory: ExporterFactory<ViewConfig> = {
   createDefaultConfig: defaultViewConfig,
   signals: ['metrics', 'logs'],
   create: (config, ctx) => new ViewExporter(config, ctx),
+  // Summary lines show totals and rates only: no series needed.
+  demand: (config) => (viewMode(config) === 'summary' ? 'totals' : 'series'),
 };

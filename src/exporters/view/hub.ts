@@ -10,6 +10,11 @@ import type { ViewConfig } from './config.js';
 import { summaryLine } from './format.js';
 import { ViewModel } from './model.js';
 
+/** The live view in a terminal (or when asked for), else summary lines. */
+export function viewMode(config: ViewConfig, isTTY = process.stdout.isTTY === true): 'tty' | 'summary' {
+  return config.mode === 'auto' ? (isTTY ? 'tty' : 'summary') : config.mode;
+}
+
 /** Draws the model: the live terminal view or summary lines. */
 export interface Renderer {
   /** A period completed (the model has new totals and rates). */
@@ -68,9 +73,8 @@ export class ViewHub {
     readonly config: ViewConfig,
     private readonly io: HubIo = {},
   ) {
-    this.model = new ViewModel({ intervalMs: config.interval, maxRecent: config.max_recent });
-    const tty = io.isTTY ?? process.stdout.isTTY === true;
-    this.mode = config.mode === 'auto' ? (tty ? 'tty' : 'summary') : config.mode;
+    this.mode = viewMode(config, io.isTTY);
+    this.model = new ViewModel({ intervalMs: config.interval, maxRecent: config.max_recent, rows: this.mode === 'tty' });
     this.write = io.write ?? ((s) => void process.stdout.write(s));
   }
 

@@ -17,7 +17,8 @@
 import type { AttributeValue, EventBatch, TcpEvent } from '../../core/events.js';
 import { errorType } from '../../core/events.js';
 import { monotonicToWallMs } from '../../core/clock.js';
-import type { Attributes, HrTime, MetricBatch } from '../../core/metrics.js';
+import type { Attributes, HrTime, MetricBatch, SeriesTable } from '../../core/metrics.js';
+import { COLUMN, COLUMNS } from '../../core/metrics.js';
 import { ATTR } from '../../semconv/attributes.js';
 import { TCP_METRICS } from '../../semconv/metrics.js';
 
@@ -157,6 +158,11 @@ export interface ViewModelOptions {
   maxRecent: number;
   /** Series kept for the table; the oldest closed ones go first (totals are unaffected). */
   maxSeries?: number;
+  /**
+   * Keep rows at all (false: summary lines, which show totals and rates only; a window
+   * then costs a pass over its numbers, nothing per series).
+   */
+  rows?: boolean;
   /** CLOCK_MONOTONIC ns to wall-clock ms (tests pass a fixed one). */
   wallMs?: (ns: number) => number;
 }
@@ -200,6 +206,8 @@ interface Entry {
   lastSeenMs: number;
   durationSum: number;
   durationCount: number;
+  /** The series' hash, when it came from a table (SeriesTable.hash). */
+  hash?: number;
   /** Bytes in period `curPeriod` (the one in progress when last touched), and in `prevPeriod`. */
   curPeriod: number;
   curTx: number;
@@ -264,6 +272,11 @@ export class ViewModel {
   private readonly intervalMs: number;
   private readonly maxRecent: number;
   private readonly maxSeries: number;
+  private readonly keepRows: boolean;
+  /** With a full table: a new series needs more bytes than this to take a row (see addTable). */
+  private admitBytes = 0;
+  /** Series hashes (SeriesTable.hash) of the entries, with how many entries have each. */
+  private readonly hashes = new Map<number, number>();
   private readonly wallMs: (ns: number) => number;
   private readonly totalCounts: Counts = emptyCounts();
   private active = 0;
@@ -283,6 +296,7 @@ export class ViewModel {
     this.intervalMs = opts.intervalMs;
     this.maxRecent = opts.maxRecent;
     this.maxSeries = opts.maxSeries ?? 10_000;
+    this.keepRows = opts.rows ?? true;
     this.wallMs = opts.wallMs ?? monotonicToWallMs;
   }
 
@@ -390,7 +404,8 @@ export class ViewModel {
     pending.windows++;
     const totals = this.totalCounts;
     let states: Map<string, number> | undefined;
-    for (const p of batch.points) {
+    if (batch.table) this.addTable(batch.table, startMs, endMs);
+    for (const p of batch.table ? (batch.extra ?? []) : batch.points) {
       if (p.name === M.connectionCount.name) {
         if (p.type !== 'gauge') continue;
         states ??= new Map();
@@ -451,6 +466,71 @@ export class ViewModel {
     return false;
   }
 
+  /**
+   * A window as a table (from the aggregate): totals and the period from its columns, no
+   * point built. Rows for the table only when kept (the live view), and then a bounded
+   * top-N: once the table holds maxSeries series, a new one takes a row only if it is open
+   * or moved more bytes in the window than the least of the closed rows kept at the last
+   * prune; the rest count in the totals and nowhere else.
+   */
+  private addTable(t: SeriesTable, startMs: number, endMs: number): void {
+    const c = t.counters;
+    const totals = this.totalCounts;
+    const pending = this.pending;
+    for (let row = 0; row < t.rows; row++) {
+      const o = row * COLUMNS;
+      const opened = c[o + COLUMN.opened]!;
+      const closed = c[o + COLUMN.closed]!;
+      const active = c[o + COLUMN.active]!;
+      const tx = c[o + COLUMN.transmit]!;
+      const rx = c[o + COLUMN.receive]!;
+      const retransmits = c[o + COLUMN.retransmits]!;
+      const resets = c[o + COLUMN.resetsSent]! + c[o + COLUMN.resetsReceived]!;
+      let failed = 0;
+      const f = t.failed(row);
+      if (f) for (const n of f.values()) failed += n;
+      totals.opened += opened;
+      totals.closed += closed;
+      totals.failed += failed;
+      totals.tx += tx;
+      totals.rx += rx;
+      totals.retransmits += retransmits;
+      totals.resets += resets;
+      pending.opened += opened;
+      pending.closed += closed;
+      pending.failed += failed;
+      pending.tx += tx;
+      pending.rx += rx;
+      pending.retransmits += retransmits;
+      pending.resets += resets;
+      this.active += active;
+      if (!this.keepRows) continue;
+      if (this.entries.size >= this.maxSeries && active <= 0 && tx + rx <= this.admitBytes && row !== t.overflowRow && !this.hashes.has(t.hash(row))) continue;
+      const e = this.entry(t.attributes(row), startMs);
+      if (e.hash === undefined) {
+        e.hash = t.hash(row);
+        this.hashes.set(e.hash, (this.hashes.get(e.hash) ?? 0) + 1);
+      }
+      e.opened += opened;
+      e.closed += closed;
+      e.failed += failed;
+      e.retransmits += retransmits;
+      e.resets += resets;
+      e.active += active;
+      this.roll(e);
+      e.tx += tx;
+      e.rx += rx;
+      e.curTx += tx;
+      e.curRx += rx;
+      const d = t.hists[2];
+      if (d && d.data[row * d.stride]) {
+        e.durationSum += d.data[row * d.stride + 1]! / d.unit;
+        e.durationCount += d.data[row * d.stride]!;
+      }
+      e.lastSeenMs = endMs;
+    }
+  }
+
   /** Ends the period in progress now (the final, partial one at shutdown). Returns false when it is empty. */
   completePeriod(): boolean {
     if (this.pending.windows === 0) return false;
@@ -460,14 +540,25 @@ export class ViewModel {
     return true;
   }
 
-  /** Drops closed series down to maxSeries: least recently updated first, then the smallest. */
+  /**
+   * Drops closed series down to maxSeries: least recently updated first, then the smallest.
+   * Remembers the least bytes of a closed row kept: what a new series must beat to get in.
+   */
   private prune(): void {
     const idle = [...this.entries.values()].filter((e) => e.active <= 0).sort((a, b) => a.lastSeenMs - b.lastSeenMs || a.tx + a.rx - (b.tx + b.rx));
     let excess = this.entries.size - this.maxSeries;
     for (const e of idle) {
       if (excess-- <= 0) break;
       this.entries.delete(e.key);
+      if (e.hash !== undefined) {
+        const n = this.hashes.get(e.hash)! - 1;
+        if (n > 0) this.hashes.set(e.hash, n);
+        else this.hashes.delete(e.hash);
+      }
     }
+    let least = Infinity;
+    for (const e of this.entries.values()) if (e.active <= 0 && e.tx + e.rx < least) least = e.tx + e.rx;
+    this.admitBytes = Number.isFinite(least) ? least : 0;
   }
 
   /**

@@ -7,86 +7,34 @@
  */
 import type { AttributeValue, EventBatch, StateCounts, TcpEvent } from '../../core/events.js';
 import { errorType } from '../../core/events.js';
-import type { Attributes, HistogramPoint, MetricBatch, MetricPoint, SumPoint, GaugePoint } from '../../core/metrics.js';
-import { hrTimeFromMs, seriesKey } from '../../core/metrics.js';
+import type { Attributes, MetricBatch, MetricPoint, GaugePoint, SeriesTable } from '../../core/metrics.js';
+import { COLUMN, COLUMNS, seriesKey, stringHash } from '../../core/metrics.js';
 import { ATTR, eventAttribute } from '../../semconv/attributes.js';
 import { TCP_METRICS } from '../../semconv/metrics.js';
 import type { AggregateConfig } from './config.js';
 import { keyAttributes } from './config.js';
 import { OWNER_WORD, TUPLE_WORDS, tupleWordsHash, type RawTuple } from '../../core/hash.js';
 import { ConnectionTable, EPOCH, OPEN, RECEIVED, RETRANS, ROW, SENT } from './connections.js';
+import { HIST_UNITS, HistogramRows, OVERFLOW_ATTRS, OVERFLOW_KEY, tableBatch } from './window.js';
 
-/** The numeric columns of a series' row in the window's table. */
-const OPENED = 0;
-const CLOSED = 1;
-const ACTIVE = 2;
-const TRANSMIT = 3;
-const RECEIVE = 4;
-const RETRANSMITS = 5;
-const RESETS_SENT = 6;
-const RESETS_RECEIVED = 7;
-const COLUMNS = 8;
+const { opened: OPENED, closed: CLOSED, active: ACTIVE, transmit: TRANSMIT, receive: RECEIVE, retransmits: RETRANSMITS, resetsSent: RESETS_SENT, resetsReceived: RESETS_RECEIVED } = COLUMN;
 const INITIAL_ROWS = 256;
 
-/**
- * One histogram per series row, all in one flat array: per row count, sum, min, max and
- * the bucket counts. A row whose count is 0 has no histogram (nothing recorded).
- * Flat rows rather than an object and an array per series: with thousands of series the
- * updates touch one or two cache lines, and the window leaves nothing for the GC.
- */
-class HistogramTable {
-  readonly bounds: readonly number[];
-  private readonly b: Float64Array;
-  readonly stride: number;
-  data: Float64Array;
-  constructor(bounds: readonly number[], rows: number) {
-    this.bounds = bounds;
-    this.b = Float64Array.from(bounds);
-    this.stride = 4 + bounds.length + 1;
-    this.data = new Float64Array(rows * this.stride);
-  }
-  grow(rows: number): void {
-    const d = new Float64Array(rows * this.stride);
-    d.set(this.data);
-    this.data = d;
-  }
-  record(row: number, v: number): void {
-    const d = this.data;
-    const o = row * this.stride;
-    const n = ++d[o]!;
-    d[o + 1] += v;
-    if (n === 1) {
-      d[o + 2] = v;
-      d[o + 3] = v;
-    } else {
-      if (v < d[o + 2]!) d[o + 2] = v;
-      if (v > d[o + 3]!) d[o + 3] = v;
-    }
-    // Buckets are (bound[i-1], bound[i]], as OpenTelemetry's explicit buckets.
-    const b = this.b;
-    const last = b.length;
-    let i = 0;
-    while (i < last && v > b[i]!) i++;
-    d[o + 4 + i]++;
-  }
-  count(row: number): number {
-    return this.data[row * this.stride]!;
-  }
-  /** The row as a point's fields. */
-  read(row: number): { count: number; sum: number; min: number; max: number; bucketCounts: number[] } {
-    const d = this.data;
-    const o = row * this.stride;
-    const bucketCounts = new Array<number>(this.stride - 4);
-    for (let i = 0; i < bucketCounts.length; i++) bucketCounts[i] = d[o + 4 + i]!;
-    return { count: d[o]!, sum: d[o + 1]!, min: d[o + 2]!, max: d[o + 3]!, bucketCounts };
-  }
-  clear(rows: number): void {
-    this.data.fill(0, 0, rows * this.stride);
-  }
-}
+export { OVERFLOW_KEY };
 
-export const OVERFLOW_KEY = '\u0000overflow';
-const OVERFLOW_ATTRS: Attributes = { 'otel.metric.overflow': true };
+/** Socket counts by state, as system.network.connection.count gauges. */
+export function stateCountPoints(counts: StateCounts | undefined): MetricPoint[] {
+  const out: MetricPoint[] = [];
+  if (!counts) return out;
+  const name = TCP_METRICS.connectionCount.name;
+  for (const [family, byState] of [['ipv4', counts.v4], ['ipv6', counts.v6]] as const) {
+    for (const [state, n] of Object.entries(byState)) {
+      const attrs = { [ATTR.networkConnectionState]: state, [ATTR.networkTransport]: 'tcp', [ATTR.networkType]: family };
+      out.push({ type: 'gauge', name, attributes: attrs, seriesKey: seriesKey(name, attrs), value: n ?? 0 } satisfies GaugePoint);
+    }
+  }
+  return out;
+}
 
 export interface AggregatorHooks {
   /** An update landed in the overflow series. */
@@ -107,9 +55,9 @@ export class Aggregator {
   private rows = 0;
   private capacity = INITIAL_ROWS;
   private counters = new Float64Array(INITIAL_ROWS * COLUMNS);
-  private readonly rtt: HistogramTable;
-  private readonly handshake: HistogramTable;
-  private readonly duration: HistogramTable;
+  private readonly rtt: HistogramRows;
+  private readonly handshake: HistogramRows;
+  private readonly duration: HistogramRows;
   /** Failed connects by reason, for the rows that have any. */
   private failed = new Map<number, Map<string, number>>();
   private overflowRow = -1;
@@ -163,9 +111,10 @@ export class Aggregator {
     this.windowStart = now;
     this.connections = new ConnectionTable(config.max_connections);
     const h = config.histograms;
-    this.rtt = new HistogramTable(h.rtt, INITIAL_ROWS);
-    this.handshake = new HistogramTable(h.handshake, INITIAL_ROWS);
-    this.duration = new HistogramTable(h.duration, INITIAL_ROWS);
+    const M = TCP_METRICS;
+    this.rtt = new HistogramRows(M.rtt.name, h.rtt, HIST_UNITS.rtt, INITIAL_ROWS);
+    this.handshake = new HistogramRows(M.handshake.name, h.handshake, HIST_UNITS.handshake, INITIAL_ROWS);
+    this.duration = new HistogramRows(M.duration.name, h.duration, HIST_UNITS.duration, INITIAL_ROWS);
   }
 
   /** The series key of an event under the configured key set (allocates only the string). */
@@ -368,7 +317,7 @@ export class Aggregator {
           }
           this.progress(slot, ev, row);
           const hs = ev.handshakeNs;
-          if (hs > 0) this.handshake.record(row, hs / 1e9);
+          if (hs > 0) this.handshake.record(row, hs);
           break;
         }
         case 'existing': {
@@ -394,7 +343,7 @@ export class Aggregator {
           const row = this.seriesOf(slot, ev);
           this.progress(slot, ev, row);
           const srtt = ev.srttUs;
-          if (srtt > 0) this.rtt.record(row, srtt / 1e6);
+          if (srtt > 0) this.rtt.record(row, srtt);
           break;
         }
         case 'retransmit': {
@@ -427,9 +376,9 @@ export class Aggregator {
             t[o + RETRANSMITS] += ev.retransmits;
           }
           const srtt = ev.srttUs;
-          if (srtt > 0) this.rtt.record(row, srtt / 1e6);
+          if (srtt > 0) this.rtt.record(row, srtt);
           const d = ev.durationNs;
-          if (d > 0) this.duration.record(row, d / 1e9);
+          if (d > 0) this.duration.record(row, d);
           break;
         }
         case 'failed': {
@@ -452,54 +401,34 @@ export class Aggregator {
     }
   }
 
-  /** Ends the window: its metric points, and a fresh window. */
+  /**
+   * Ends the window: its table (the points are made from it when something reads them),
+   * and a fresh window.
+   */
   flush(now: number): MetricBatch {
-    const points: MetricPoint[] = [];
-    const M = TCP_METRICS;
-    // Series keys from the aggregator's own key (unique per attribute values), not from
-    // sorting attributes: flushing tens of thousands of series stays cheap.
-    let base = '';
-    const sum = (name: string, attrs: Attributes, value: number, suffix = '') => {
-      points.push({ type: 'sum', name, attributes: attrs, seriesKey: `${name}\u0000${base}${suffix}`, value } satisfies SumPoint);
+    const rows = this.rows;
+    const rowKeys = this.rowKeys;
+    const rowAttrs = this.rowAttrs;
+    const failed = this.failed;
+    const table: SeriesTable = {
+      rows,
+      counters: this.counters.slice(0, rows * COLUMNS),
+      hists: [this.rtt.column(rows), this.handshake.column(rows), this.duration.column(rows)],
+      overflowRow: this.overflowRow,
+      signature: this.signature,
+      failed: (row) => failed.get(row),
+      attributes: (row) => rowAttrs[row]!,
+      key: (row) => rowKeys[row]!,
+      hash: (row) => stringHash(rowKeys[row]!),
     };
-    const hist = (name: string, attrs: Attributes, table: HistogramTable, row: number) => {
-      if (table.count(row) === 0) return;
-      points.push({ type: 'histogram', name, attributes: attrs, seriesKey: `${name}\u0000${base}`, ...table.read(row), bounds: table.bounds } satisfies HistogramPoint);
-    };
-    const t = this.counters;
-    for (let row = 0; row < this.rows; row++) {
-      const a = this.rowAttrs[row]!;
-      const o = row * COLUMNS;
-      base = `${this.signature}\u0000${this.rowKeys[row]!}`;
-      if (t[o + OPENED]) sum(M.opened.name, a, t[o + OPENED]!);
-      if (t[o + CLOSED]) sum(M.closed.name, a, t[o + CLOSED]!);
-      if (t[o + ACTIVE]) sum(M.active.name, a, t[o + ACTIVE]!);
-      const failed = this.failed.get(row);
-      if (failed) for (const [reason, n] of failed) sum(M.failed.name, { ...a, [ATTR.errorType]: reason }, n, `\u0000${reason}`);
-      if (t[o + TRANSMIT]) sum(M.io.name, { ...a, [ATTR.networkIoDirection]: 'transmit' }, t[o + TRANSMIT]!, '\u0000tx');
-      if (t[o + RECEIVE]) sum(M.io.name, { ...a, [ATTR.networkIoDirection]: 'receive' }, t[o + RECEIVE]!, '\u0000rx');
-      if (t[o + RETRANSMITS]) sum(M.retransmits.name, a, t[o + RETRANSMITS]!);
-      if (t[o + RESETS_SENT]) sum(M.resets.name, { ...a, [ATTR.resetDirection]: 'sent' }, t[o + RESETS_SENT]!, '\u0000sent');
-      if (t[o + RESETS_RECEIVED]) sum(M.resets.name, { ...a, [ATTR.resetDirection]: 'received' }, t[o + RESETS_RECEIVED]!, '\u0000received');
-      hist(M.rtt.name, a, this.rtt, row);
-      hist(M.handshake.name, a, this.handshake, row);
-      hist(M.duration.name, a, this.duration, row);
-    }
-    if (this.stateCounts) {
-      for (const [family, counts] of [['ipv4', this.stateCounts.v4], ['ipv6', this.stateCounts.v6]] as const) {
-        for (const [state, n] of Object.entries(counts)) {
-          const attrs = { [ATTR.networkConnectionState]: state, [ATTR.networkTransport]: 'tcp', [ATTR.networkType]: family };
-          points.push({ type: 'gauge', name: M.connectionCount.name, attributes: attrs, seriesKey: seriesKey(M.connectionCount.name, attrs), value: n ?? 0 } satisfies GaugePoint);
-        }
-      }
-      this.stateCounts = undefined;
-    }
-    const batch: MetricBatch = { type: 'metrics', startTime: hrTimeFromMs(this.windowStart), endTime: hrTimeFromMs(now), points };
+    const extra = stateCountPoints(this.stateCounts);
+    this.stateCounts = undefined;
+    const batch = tableBatch(table, this.windowStart, now, extra);
     // A fresh window: the rows zeroed, the keys forgotten.
-    t.fill(0, 0, this.rows * COLUMNS);
-    this.rtt.clear(this.rows);
-    this.handshake.clear(this.rows);
-    this.duration.clear(this.rows);
+    this.counters.fill(0, 0, rows * COLUMNS);
+    this.rtt.clear(rows);
+    this.handshake.clear(rows);
+    this.duration.clear(rows);
     this.window = new Map();
     this.rowKeys = [];
     this.rowAttrs = [];

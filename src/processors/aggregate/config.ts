@@ -40,6 +40,12 @@ export const aggregateConfigSchema = z.strictObject({
     handshake: bounds,
     duration: bounds,
   }),
+  /**
+   * auto: computed in the kernel when the receivers, the filters before the aggregate and
+   * its keys allow it (the same points, at a fraction of the cost; `tcpotel validate` and
+   * the info log say why not otherwise); never: always in tcpotel's process.
+   */
+  pushdown: z.enum(['auto', 'never']),
 });
 
 export type AggregateConfig = z.output<typeof aggregateConfigSchema>;
@@ -51,6 +57,7 @@ export function defaultAggregateConfig() {
     max_series: 10000,
     max_connections: 262144,
     histograms: { rtt: [...DEFAULT_BOUNDS.rtt], handshake: [...DEFAULT_BOUNDS.handshake], duration: [...DEFAULT_BOUNDS.duration] },
+    pushdown: 'auto',
   };
 }
 

@@ -174,7 +174,8 @@ export function attributes(config: AttributesConfig, ctx: ComponentContext): Ope
       t.incoming(n);
       t.outgoing(n);
       if (actions.length === 0) return batch;
-      return { ...batch, points: batch.points.map((p) => editPoint(p, actions, hashes)) };
+      // Points changed: the table they were made from no longer describes them.
+      return { ...batch, points: batch.points.map((p) => editPoint(p, actions, hashes)), table: undefined, extra: undefined };
     }
     const events = batch.events;
     const n = events.length;

@@ -1,3 +1,4 @@
+import { pointCount } from '../../core/metrics.js';
 import { Observable, type OperatorFunction, type Subscription } from 'rxjs';
 import type { Batch, ComponentContext } from '../../core/component.js';
 import type { AttributeValue, EventBatch, StateCounts, TcpEvent } from '../../core/events.js';
@@ -78,8 +79,8 @@ export function batch(config: BatchConfig, ctx: ComponentContext): OperatorFunct
         next: (b) => {
           if (b.type !== 'events') {
             flush();
-            t.incoming(b.points.length);
-            t.outgoing(b.points.length);
+            t.incoming(pointCount(b));
+            t.outgoing(pointCount(b));
             subscriber.next(b);
             return;
           }

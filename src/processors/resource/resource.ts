@@ -1,3 +1,4 @@
+import { copyBatch, pointCount } from '../../core/metrics.js';
 import { filter, map, type OperatorFunction } from 'rxjs';
 import type { Batch, ComponentContext } from '../../core/component.js';
 import type { Attributes } from '../../core/metrics.js';
@@ -34,11 +35,11 @@ export function resource(config: ResourceConfig, ctx: ComponentContext, opts: De
   const actions = config.attributes;
   const t = ctx.telemetry;
   const apply = (batch: Batch): Batch | null => {
-    const n = batch.type === 'events' ? batch.events.length : batch.points.length;
+    const n = batch.type === 'events' ? batch.events.length : pointCount(batch);
     t.incoming(n);
     t.outgoing(n);
     if (batch.type === 'events' && n === 0 && !batch.stateCounts) return null;
-    return { ...batch, resource: applyResourceActions({ ...batch.resource, ...detected }, actions) };
+    return copyBatch<Batch>(batch, { resource: applyResourceActions({ ...batch.resource, ...detected }, actions) });
   };
   return (source) => source.pipe(map(apply), filter((b): b is Batch => b !== null));
 }

@@ -37,6 +37,12 @@ export interface TracerOptions {
   wakeupBytes: number;
   /** Program name -> load it. Programs not named are not loaded. */
   programs: Record<string, boolean>;
+  /** Kinds sent as records (bit 1 << kind; default: all), and the filters of their consumers. */
+  recordKinds?: number;
+  consumers?: unknown[];
+  /** Aggregates computed in the kernel (see kernel-aggregate.ts nativeAggregate), and the kinds they take. */
+  aggregates?: unknown[];
+  aggregateKinds?: number;
 }
 
 export interface KernelStats {
@@ -44,6 +50,11 @@ export interface KernelStats {
   dropped: number[];
   untracked: number;
   filtered: number;
+  /** Per kernel aggregate: updates folded into its overflow series; updates lost to a full map. */
+  aggregateOverflow: number[];
+  aggregateMapFull: number[];
+  /** Ring records of an unexpected size, skipped. */
+  badRecords: number;
   ringBytes: number;
   maxSockets: number;
 }
@@ -53,6 +64,11 @@ export interface ProgramInfo {
   section: string;
   id?: number;
   attached: boolean;
+  /** With kernel.bpf_stats_enabled=1: runs and their total time. */
+  runCount?: number;
+  runTimeNs?: number;
+  /** Runs skipped because the program was already running on that CPU. */
+  recursionMisses?: number;
 }
 
 export interface NativeTracer {
@@ -63,13 +79,17 @@ export interface NativeTracer {
   stop(): Promise<void>;
   /**
    * Runs the iterators (our network namespace, then each of `netns`, entered for that
-   * moment): their records, and the namespaces that could not be entered.
+   * moment): their records, and the namespaces that could not be entered. Once started,
+   * the records are queued into the ring's stream instead (`queued`), merged in time order,
+   * and reach onChunk shortly.
    */
-  iterate(mode: number, netns?: string[]): { records: Buffer; failed: Array<{ path: string; errno: number; code: string }> };
+  iterate(mode: number, netns?: string[]): { records: Buffer; queued: boolean; failed: Array<{ path: string; errno: number; code: string }> };
   stateCounts(): { v4: number[]; v6: number[] };
   stats(): KernelStats;
   trackedSockets(): number;
   programs(): ProgramInfo[];
+  /** Ends the window of kernel aggregate `slot` and returns its series (kernel-aggregate.ts NativeWindow). */
+  collect(slot: number): import('./kernel-aggregate.js').NativeWindow;
   close(): void;
 }
 

@@ -16,6 +16,12 @@ export const ebpfConfigSchema = z
     /** Read live counters of open connections this often; 0 turns it off. */
     sample_interval: duration(),
     /**
+     * The share of one CPU the live samples may take: a sample walks every TCP socket of the
+     * host (TIME_WAIT ones too), so with very many of them its interval stretches to stay
+     * within this (up to a minute).
+     */
+    sample_budget: z.number().gt(0).max(1),
+    /**
      * Where the snapshot and the live samples look: every network namespace on the host
      * (containers' too, found in /proc at most 10 s ago; needs CAP_SYS_ADMIN to enter
      * them), or only tcpotel's own.
@@ -58,6 +64,7 @@ export function defaultEbpfConfig() {
     state_changes: false,
     snapshot: true,
     sample_interval: '10s',
+    sample_budget: 0.01,
     namespaces: 'all',
     poll_interval: '50ms',
     user_buffer_size: '128MiB',

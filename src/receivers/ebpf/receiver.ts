@@ -5,7 +5,9 @@
  */
 import { Subject, type Observable } from 'rxjs';
 import type { Receiver, ComponentContext } from '../../core/component.js';
-import { eventBatch, tcpStateName, type EventBatch, type StateCounts, type TcpEvent, type TcpState } from '../../core/events.js';
+import { EVENT_KINDS, eventBatch, tcpStateName, type EventBatch, type EventKind, type StateCounts, type TcpEvent, type TcpState } from '../../core/events.js';
+import type { SeriesTable } from '../../core/metrics.js';
+import type { KernelAggregate, KernelAggregateSpec, KernelFilter, PushdownReceiver, ReceiverPlan } from '../../core/pushdown.js';
 import { calibrateClock } from '../../core/clock.js';
 import { SetupError } from '../../core/errors.js';
 import { BpfError, loadAddon, type NativeTracer } from './bindings.js';
@@ -13,11 +15,60 @@ import { choosePrograms, probeFeatures, type ProgramChoice } from './features.js
 import { otherNetworkNamespaces } from './netns.js';
 import { ITER_MODE, KIND_BY_CODE, KIND_COUNT, decodeRecords } from './record.js';
 import type { EbpfConfig } from './config.js';
+import { KERNEL_LIMITS, emptyTable, kernelKeyLayout, kernelTable, kindMask, nativeAggregate, nativeFilter, type KeyLayout } from './kernel-aggregate.js';
+
+/** One aggregate the kernel computes for a pipeline. */
+class KernelAggregateHandle implements KernelAggregate {
+  tracer?: NativeTracer;
+  /** The last window, read after the programs were detached. */
+  final?: SeriesTable;
+  private overflowBase = 0;
+  private lostBase = 0;
+  stats?: () => { aggregateOverflow: number[]; aggregateMapFull: number[] } | undefined;
+  constructor(
+    readonly spec: KernelAggregateSpec,
+    readonly layout: KeyLayout,
+    readonly slot: number,
+  ) {}
+  get signature(): string {
+    return this.spec.keys.join(',');
+  }
+  active = false;
+  collect(): SeriesTable {
+    if (this.tracer) return kernelTable(this.tracer.collect(this.slot), this.spec, this.layout, this.signature);
+    const last = this.final;
+    this.final = undefined;
+    return last ?? emptyTable(this.spec, this.signature);
+  }
+  overflowed(): number {
+    return this.stats?.()?.aggregateOverflow[this.slot] ?? this.overflowBase;
+  }
+  lost(): number {
+    return this.stats?.()?.aggregateMapFull[this.slot] ?? this.lostBase;
+  }
+  /** Keeps the kernel counters past the tracer's end. */
+  freeze(): void {
+    this.overflowBase = this.overflowed();
+    this.lostBase = this.lost();
+    this.stats = undefined;
+  }
+}
+
+/** Kinds an in-kernel filter can let through (for some connection). */
+function admittedKinds(filter: KernelFilter): EventKind[] {
+  return EVENT_KINDS.filter((kind) =>
+    filter.conds.every((c) => {
+      const onlyKinds = !c.family && !c.directions && !c.ports && !c.local && !c.remote;
+      if (c.negate) return !(c.kinds?.includes(kind) && onlyKinds) && !(!c.kinds && onlyKinds);
+      return !c.kinds || c.kinds.includes(kind);
+    }),
+  );
+}
 
 /** How long a scan of the host's network namespaces is used before the next. */
 const NETNS_RESCAN_MS = 10_000;
 
-export class EbpfReceiver implements Receiver {
+export class EbpfReceiver implements Receiver, PushdownReceiver {
   private readonly subject = new Subject<EventBatch>();
   readonly output: Observable<EventBatch> = this.subject.asObservable();
   private tracer?: NativeTracer;
@@ -32,11 +83,54 @@ export class EbpfReceiver implements Receiver {
   finalStats?: ReturnType<NativeTracer['stats']>;
   /** Which twins were chosen, for logs and tests. */
   choice?: ProgramChoice;
+  /** What the pipelines asked for (none: every event as a record, nothing in the kernel). */
+  private pushdown?: ReceiverPlan;
+  private aggregates: KernelAggregateHandle[] = [];
 
   constructor(
     private readonly config: EbpfConfig,
     private readonly ctx: ComponentContext,
   ) {}
+
+  /**
+   * What the pipelines need (before start): the events they take as records, and the
+   * aggregates to compute in the kernel. Returns one handle per aggregate.
+   */
+  plan(plan: ReceiverPlan): KernelAggregate[] {
+    if (plan.aggregates.length > KERNEL_LIMITS.slots) throw new Error(`at most ${KERNEL_LIMITS.slots} aggregates can be computed in the kernel per receiver`);
+    this.pushdown = plan;
+    this.aggregates = plan.aggregates.map((spec, slot) => {
+      const layout = kernelKeyLayout(spec.keys);
+      if (typeof layout === 'string') throw new Error(`${spec.name}: ${layout}`);
+      return new KernelAggregateHandle(spec, layout, slot);
+    });
+    return this.aggregates;
+  }
+
+  /** The Tracer options that carry the plan: record kinds and filters, kernel aggregates. */
+  private planOptions() {
+    const plan = this.pushdown;
+    if (!plan) return {};
+    const out: Record<string, unknown> = {};
+    if (plan.records !== 'all') {
+      const demands = plan.records;
+      out.recordKinds = kindMask([...new Set(demands.flatMap((d) => d.kinds))]);
+      if (demands.length > 0 && demands.length <= KERNEL_LIMITS.consumers) {
+        // Each consumer's kinds and filter (a filter that does not fit is left out: the
+        // kernel then sends a superset, which the pipeline's own filter still narrows).
+        out.consumers = demands.map((d) =>
+          1 + (d.filter?.conds.length ?? 0) <= KERNEL_LIMITS.conds ? nativeFilter({ conds: [{ negate: false, kinds: d.kinds }, ...(d.filter?.conds ?? [])] }) : nativeFilter({ conds: [{ negate: false, kinds: d.kinds }] }),
+        );
+      }
+    }
+    if (this.aggregates.length) {
+      out.aggregates = this.aggregates.map((a) => nativeAggregate(a.spec, a.layout));
+      const kinds = new Set(this.aggregates.flatMap((a) => admittedKinds(a.spec.filter)));
+      kinds.delete('state');
+      out.aggregateKinds = kindMask([...kinds]);
+    }
+    return out;
+  }
 
   async start(): Promise<void> {
     calibrateClock();
@@ -95,6 +189,7 @@ export class EbpfReceiver implements Receiver {
       stateChanges: this.config.state_changes,
       wakeupBytes: this.config.wakeup_batch,
       programs: choice.programs,
+      ...this.planOptions(),
     });
     this.tracer = tracer;
     try {
@@ -106,16 +201,50 @@ export class EbpfReceiver implements Receiver {
       throw explainBpfError(err);
     }
     this.registerTelemetry(tracer);
-    this.ctx.logger.info({ plan: choice.plan, programs: tracer.programs().map((p) => p.name) }, 'ebpf receiver attached');
+    for (const a of this.aggregates) {
+      a.tracer = tracer;
+      a.active = true;
+      a.stats = () => this.tracer?.stats();
+    }
+    this.ctx.logger.info(
+      { plan: choice.plan, programs: tracer.programs().map((p) => p.name), kernelAggregates: this.aggregates.map((a) => a.spec.name) },
+      'ebpf receiver attached',
+    );
     tracer.start((records) => this.onRecords(records), { pollMs: this.config.poll_interval, maxPendingBytes: this.config.user_buffer_size });
 
     if (choice.programs.iter_tcp) {
       if (this.config.snapshot) this.iterate(ITER_MODE.SNAPSHOT);
       if (this.config.sample_interval > 0) {
-        this.sampleTimer = setInterval(() => this.iterate(ITER_MODE.SAMPLE), this.config.sample_interval);
-        this.sampleTimer.unref?.();
+        this.scheduleSample(this.config.sample_interval);
       }
     }
+  }
+
+  /** The live samples' interval now: sample_interval, stretched to keep them within sample_budget. */
+  sampleIntervalMs = 0;
+  /** Smoothed duration of a sample run, ms. */
+  private sampleCostMs = 0;
+
+  /**
+   * The next live sample. A run walks every TCP socket of the host, TIME_WAIT ones
+   * included (about 0.6 us each here): with many of them (a busy server keeps a minute's
+   * worth of closed connections) the interval stretches so that the runs take at most
+   * sample_budget of one CPU.
+   */
+  private scheduleSample(delayMs: number): void {
+    this.sampleIntervalMs = delayMs;
+    this.sampleTimer = setTimeout(() => {
+      const t0 = performance.now();
+      this.iterate(ITER_MODE.SAMPLE);
+      const ms = performance.now() - t0;
+      this.sampleCostMs = this.sampleCostMs === 0 ? ms : 0.7 * this.sampleCostMs + 0.3 * ms;
+      const next = Math.max(this.config.sample_interval, Math.min(60_000, this.sampleCostMs / this.config.sample_budget));
+      if (Math.abs(next - this.sampleIntervalMs) > this.config.sample_interval / 2 && next > this.config.sample_interval) {
+        this.ctx.logger.info({ runMs: Math.round(this.sampleCostMs), intervalMs: Math.round(next) }, 'live samples stretched to stay within sample_budget');
+      }
+      if (!this.stopped) this.scheduleSample(next);
+    }, delayMs);
+    this.sampleTimer.unref?.();
   }
 
   /** Runs the iterators now: a snapshot of what exists, or a sample of live counters. */
@@ -195,6 +324,22 @@ export class EbpfReceiver implements Receiver {
     t.observedCounter('tcpotel.ebpf.sockets.untracked', base, () => stats().untracked);
     t.observedCounter('tcpotel.ebpf.events.filtered', base, () => stats().filtered);
     t.observedCounter('tcpotel.ebpf.namespaces.skipped', base, () => this.namespacesSkipped);
+    t.gauge('tcpotel.ebpf.sample.interval', base, () => this.sampleIntervalMs / 1000);
+    t.observedCounter('tcpotel.ebpf.events.dropped', { ...base, 'tcp.event.kind': 'unknown', 'tcpotel.drop.reason': 'bad_record_size' }, () => stats().badRecords ?? 0);
+    // Runs the kernel skipped because the program was already running on that CPU: each
+    // is a state change, retransmit or reset lost before any counter saw it.
+    let programs: ReturnType<NativeTracer['programs']> | undefined;
+    let programsAt = 0;
+    const programInfo = () => {
+      if (!programs || Date.now() - programsAt > 100) {
+        programs = this.tracer?.programs() ?? programs ?? [];
+        programsAt = Date.now();
+      }
+      return programs;
+    };
+    for (const p of tracer.programs()) {
+      t.observedCounter('tcpotel.ebpf.programs.missed', { ...base, 'tcpotel.ebpf.program': p.name, 'tcpotel.drop.reason': 'recursion' }, () => programInfo().find((x) => x.name === p.name)?.recursionMisses ?? 0);
+    }
   }
 
   /** Kernel counters, summed over CPUs: what was produced and what the ring could not take. */
@@ -215,11 +360,21 @@ export class EbpfReceiver implements Receiver {
     if (this.stopped) return;
     this.stopped = true;
     if (this.fallback) await this.fallback.shutdown();
-    if (this.sampleTimer) clearInterval(this.sampleTimer);
+    if (this.sampleTimer) clearTimeout(this.sampleTimer);
     const tracer = this.tracer;
     if (tracer) {
       // Detach, then drain: what the kernel wrote before we stopped still arrives downstream.
       await tracer.stop();
+      // The kernel aggregates' last windows, read now: the pipelines flush them as they complete.
+      for (const a of this.aggregates) {
+        try {
+          a.final = a.collect();
+        } catch (err) {
+          this.ctx.logger.error({ err, aggregate: a.spec.name }, 'reading the last window of a kernel aggregate failed');
+        }
+        a.freeze();
+        a.tracer = undefined;
+      }
       this.finalStats = tracer.stats();
       tracer.close();
       this.tracer = undefined;
