@@ -7,6 +7,7 @@ import { stringify } from 'yaml';
 import { defaultRegistry } from '../components.js';
 import { ConfigError, formatIssue } from '../config/errors.js';
 import { loadAndResolve, type ResolvedConfig } from '../config/validate.js';
+import { describePlan, planPushdown } from '../pipeline/pushdown.js';
 import { UserFacingError } from '../core/errors.js';
 import { createLogger, type Logger } from '../core/logger.js';
 import { Service } from '../pipeline/service.js';
@@ -110,6 +111,8 @@ export function buildProgram(): Command {
       process.stdout.write(`configuration is valid: ${resolved.pipelines.length} pipeline${resolved.pipelines.length === 1 ? '' : 's'}\n`);
       for (const n of names) process.stdout.write(`  ${n}\n`);
       for (const w of resolved.warnings) process.stdout.write(`  warning: ${w}\n`);
+      // Where each aggregate will run (aggregate pushdown), and why not in the kernel.
+      for (const line of describePlan(planPushdown(resolved))) process.stdout.write(`  ${line}\n`);
     });
 
   program

@@ -5,6 +5,7 @@
  * eBPF receiver carries it out.
  */
 import type { Direction, EventKind } from './events.js';
+import { EVENT_KINDS } from './events.js';
 import type { SeriesTable } from './metrics.js';
 
 /** One condition of a filter the kernel evaluates: every field given must match. */
@@ -74,3 +75,15 @@ export function isPushdownReceiver(r: unknown): r is PushdownReceiver {
 
 /** Kinds whose counters build on each other in an aggregate: a filter takes all or none. */
 export const TRACKING_KINDS: readonly EventKind[] = ['open', 'existing', 'sample', 'retransmit', 'close'];
+
+/** Kinds an in-kernel filter can let through (for some connection). */
+export function admittedKinds(filter: KernelFilter): EventKind[] {
+  return EVENT_KINDS.filter((kind) =>
+    filter.conds.every((c) => {
+      const onlyKinds = !c.family && !c.directions && !c.ports && !c.local && !c.remote;
+      if (c.negate) return !(c.kinds?.includes(kind) && onlyKinds) && !(!c.kinds && onlyKinds);
+      return !c.kinds || c.kinds.includes(kind);
+    }),
+  );
+}
+

@@ -8,7 +8,7 @@
 import type { EventKind } from '../core/events.js';
 import { EVENT_KINDS } from '../core/events.js';
 import type { KernelAggregateSpec, KernelCondition, KernelFilter, RecordDemand } from '../core/pushdown.js';
-import { TRACKING_KINDS } from '../core/pushdown.js';
+import { TRACKING_KINDS, admittedKinds } from '../core/pushdown.js';
 import type { ResolvedConfig, ResolvedPipeline } from '../config/validate.js';
 import type { AggregateConfig } from '../processors/aggregate/config.js';
 import { keyAttributes } from '../processors/aggregate/config.js';
@@ -173,7 +173,12 @@ export function planPushdown(config: ResolvedConfig, env: NodeJS.ProcessEnv = pr
       leadingKnown = false;
       why ??= `the filters before the aggregate make more than ${KERNEL_LIMITS.conds - 1} kernel conditions`;
     }
-    const recordDemand = (kinds: EventKind[]): RecordDemand | 'all' => (leadingKnown ? { kinds, filter: { conds: leading } } : { kinds });
+    // The kinds a pipeline takes: those its leading filters can let through.
+    const recordDemand = (kinds: EventKind[]): RecordDemand | 'all' => {
+      if (!leadingKnown) return { kinds };
+      const admitted = admittedKinds({ conds: leading });
+      return { kinds: kinds.filter((k) => admitted.includes(k)), filter: { conds: leading } };
+    };
 
     if (at < 0) {
       demand(p.receivers, recordDemand([...EVENT_KINDS]));
@@ -218,7 +223,7 @@ export function planPushdown(config: ResolvedConfig, env: NodeJS.ProcessEnv = pr
 export function describePlan(plan: PushdownPlan): string[] {
   return plan.aggregates.map((a) => {
     const where = a.kernel ? 'in the kernel' : `in tcpotel's process: ${a.reason}`;
-    const keys = a.totalsOnly ? ' (only totals are read: no keys)' : '';
+    const keys = a.totalsOnly ? ' (its exporters show totals only, e.g. the view printing summary lines: no keys)' : '';
     return `${a.processor} in ${a.pipeline}: aggregated ${where}${keys}`;
   });
 }

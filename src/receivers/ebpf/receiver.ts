@@ -5,9 +5,9 @@
  */
 import { Subject, type Observable } from 'rxjs';
 import type { Receiver, ComponentContext } from '../../core/component.js';
-import { EVENT_KINDS, eventBatch, tcpStateName, type EventBatch, type EventKind, type StateCounts, type TcpEvent, type TcpState } from '../../core/events.js';
+import { eventBatch, tcpStateName, type EventBatch, type StateCounts, type TcpEvent, type TcpState } from '../../core/events.js';
 import type { SeriesTable } from '../../core/metrics.js';
-import type { KernelAggregate, KernelAggregateSpec, KernelFilter, PushdownReceiver, ReceiverPlan } from '../../core/pushdown.js';
+import { admittedKinds, type KernelAggregate, type KernelAggregateSpec, type PushdownReceiver, type ReceiverPlan } from '../../core/pushdown.js';
 import { calibrateClock } from '../../core/clock.js';
 import { SetupError } from '../../core/errors.js';
 import { BpfError, loadAddon, type NativeTracer } from './bindings.js';
@@ -54,16 +54,6 @@ class KernelAggregateHandle implements KernelAggregate {
   }
 }
 
-/** Kinds an in-kernel filter can let through (for some connection). */
-function admittedKinds(filter: KernelFilter): EventKind[] {
-  return EVENT_KINDS.filter((kind) =>
-    filter.conds.every((c) => {
-      const onlyKinds = !c.family && !c.directions && !c.ports && !c.local && !c.remote;
-      if (c.negate) return !(c.kinds?.includes(kind) && onlyKinds) && !(!c.kinds && onlyKinds);
-      return !c.kinds || c.kinds.includes(kind);
-    }),
-  );
-}
 
 /** How long a scan of the host's network namespaces is used before the next. */
 const NETNS_RESCAN_MS = 10_000;

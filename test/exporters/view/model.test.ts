@@ -271,3 +271,57 @@ test('the resets that answer a refused connect are folded into its failed line',
     ],
   );
 });
+
+/** Windows of the real aggregator: `n` connections each, opened and closed, connection i moving 100 * (i + 1) bytes. */
+function tableWindows(windows: number, n: number) {
+  const config = aggregateConfigSchema.parse({ ...defaultAggregateConfig(), interval: '1s', keys: ['five_tuple', 'process.pid', 'process.executable.name'] });
+  const agg = new Aggregator(config, { overflow: () => undefined, evicted: () => undefined }, T0);
+  const out = [];
+  // One long-lived connection, open in the first window, sampled in each, closed in the last.
+  const longLived = { localAddress: '127.0.0.1', localPort: 40000, remoteAddress: '127.0.0.1', remotePort: 9000, pid: 7, comm: 'longlived', socketId: 7 };
+  for (let w = 0; w < windows; w++) {
+    const events = [];
+    if (w === 0) events.push(makeEvent({ kind: 'open', ...longLived, bytesSent: 0, bytesReceived: 0 }));
+    events.push(makeEvent({ kind: w === windows - 1 ? 'close' : 'sample', ...longLived, bytesSent: 10 * (w + 1), bytesReceived: 0 }));
+    for (let i = 0; i < n; i++) {
+      const c = { localAddress: '127.0.0.1', localPort: 50000 + w * n + i, remoteAddress: '127.0.0.1', remotePort: 8080, pid: 11, comm: 'client', socketId: 100000 + w * n + i };
+      events.push(makeEvent({ kind: 'open', ...c, bytesSent: 0, bytesReceived: 0 }));
+      events.push(makeEvent({ kind: 'close', ...c, bytesSent: 100 * (i + 1), bytesReceived: 0 }));
+    }
+    agg.add(eventBatch('ebpf', events));
+    out.push(agg.flush(T0 + 1000 * (w + 1)));
+  }
+  return out;
+}
+
+test('summary lines (rows: false) take totals and rates from the window tables, and keep no row', () => {
+  const m = new ViewModel({ intervalMs: 1000, maxRecent: 10, rows: false });
+  const batches = tableWindows(3, 50);
+  for (const b of batches) {
+    assert.ok(b.table, 'the aggregator hands a table');
+    m.addMetrics(b);
+  }
+  const t = m.totals();
+  const perWindow = (50 * 51 * 100) / 2;
+  assert.deepEqual([t.opened, t.closed, t.active, t.tx], [151, 151, 0, 3 * perWindow + 30]);
+  assert.equal(m.lastPeriod()!.tx, perWindow + 10);
+  assert.equal(m.seriesCount, 0, 'no per-series entry');
+  // The points were never built.
+  assert.ok(batches.every((b) => Object.getOwnPropertyDescriptor(b, 'points')!.get !== undefined));
+});
+
+test('the live view keeps a bounded top-N: the biggest connections, and every open one, however many series arrive', () => {
+  const m = new ViewModel({ intervalMs: 1000, maxRecent: 10, maxSeries: 20 });
+  for (const b of tableWindows(6, 100)) m.addMetrics(b);
+  assert.ok(m.seriesCount <= 22, `at most maxSeries (and the 10% slack before a prune): ${m.seriesCount}`);
+  const rows = m.rows('bytes');
+  // The biggest closed connections of each window are there...
+  assert.equal(rows[0]!.tx, 10_000);
+  // ...and the long-lived one, with every window's bytes and its close.
+  const ll = rows.find((r) => r.comm === 'longlived')!;
+  assert.ok(ll, 'the long-lived connection has a row');
+  assert.deepEqual([ll.tx, ll.state, ll.open], [60, 'closed', 0]);
+  // Totals count every connection, kept in a row or not.
+  const t = m.totals();
+  assert.deepEqual([t.opened, t.closed, t.active], [601, 601, 0]);
+});
