@@ -49,7 +49,7 @@ export function judge(f: FeatureReport): { receivers: Verdict[]; features: Verdi
     {
       name: 'connects that fail before their first SYN (no route, ...)',
       ok: !!h.syscall_tracepoint?.ok,
-      detail: h.syscall_tracepoint?.ok ? 'syscalls:sys_enter_connect + sys_exit_connect tracepoints' : `needs syscall tracepoints: ${h.syscall_tracepoint?.detail}`,
+      detail: h.syscall_tracepoint?.ok ? 'syscalls:sys_exit_connect tracepoint' : `needs syscall tracepoints: ${h.syscall_tracepoint?.detail}`,
     },
     { name: 'connections open before start (snapshot)', ok: !!(h.iter_tcp?.ok && h.iter_task_file?.ok), detail: h.iter_tcp?.ok ? (h.iter_task_file?.ok ? 'iter/tcp + iter/task_file' : 'iter/tcp only: no owners') : `iter/tcp: ${h.iter_tcp?.detail}` },
     {

@@ -238,8 +238,7 @@ export function choosePrograms(report: FeatureReport, opts: { iterators: boolean
   if (prefer.connect === 'none') {
     connectErrors = 'none (hooks::connect: none): connects that fail before their first SYN are not reported';
   } else if (report.hooks.syscall_tracepoint.ok) {
-    connectErrors = 'tracepoint syscalls:sys_enter_connect and sys_exit_connect';
-    programs.tp_sys_enter_connect = true;
+    connectErrors = 'tracepoint syscalls:sys_exit_connect (the call\'s arguments read back from its registers)';
     programs.tp_sys_exit_connect = true;
   } else if (prefer.connect === 'tracepoint') {
     throw new SetupError(

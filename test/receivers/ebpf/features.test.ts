@@ -30,7 +30,7 @@ test('the full set on a capable kernel: tp_btf twins, syscall tracepoints for ac
   const c = choosePrograms(report(), { iterators: true });
   assert.deepEqual(Object.keys(c.programs).sort(), [
     'btf_inet_sock_set_state', 'btf_tcp_destroy_sock', 'btf_tcp_receive_reset', 'btf_tcp_retransmit_skb', 'btf_tcp_send_reset',
-    'iter_task_file', 'iter_tcp', 'tp_sys_enter_connect', 'tp_sys_exit_accept', 'tp_sys_exit_accept4', 'tp_sys_exit_connect',
+    'iter_task_file', 'iter_tcp', 'tp_sys_exit_accept', 'tp_sys_exit_accept4', 'tp_sys_exit_connect',
   ]);
   assert.deepEqual(c.warnings, []);
 });
