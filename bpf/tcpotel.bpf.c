@@ -1346,7 +1346,8 @@ int BPF_PROG(raw_tcp_receive_reset, const struct sock *sk)
 
 /* ---------- the owner of accepted sockets ---------- */
 
-/* The current task's socket behind an fd: fd -> file -> socket -> sock (NULL if none). */
+/* The current task's socket behind an fd: fd -> file -> socket -> sock (NULL if none).
+ * The task's fd table is reached with direct BTF loads; the rest with probe reads. */
 static __always_inline struct sock *sock_of_fd(long fd)
 {
 	struct task_struct *task;
@@ -1354,20 +1355,22 @@ static __always_inline struct sock *sock_of_fd(long fd)
 	struct file **fds;
 	struct file *file;
 	struct socket *sock;
+	struct sock *sk;
 
 	if (fd < 0)
 		return NULL;
-	task = (struct task_struct *)bpf_get_current_task();
-	fdt = BPF_CORE_READ(task, files, fdt);
-	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+	task = bpf_get_current_task_btf();
+	fdt = task->files->fdt;
+	if (!fdt || fd >= fdt->max_fds)
 		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
+	fds = fdt->fd;
 	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
 		return NULL;
-	sock = BPF_CORE_READ(file, private_data);
-	if (!sock)
+	if (bpf_probe_read_kernel(&sock, sizeof(sock), &file->private_data) || !sock)
 		return NULL;
-	return BPF_CORE_READ(sock, sk);
+	if (bpf_probe_read_kernel(&sk, sizeof(sk), &sock->sk))
+		return NULL;
+	return sk;
 }
 
 /* accept()'s exit runs in the owner's context. */
