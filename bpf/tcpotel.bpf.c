@@ -45,6 +45,8 @@ const volatile __u32 filter_pid = 0;                 /* 0: any process */
 const volatile __u32 filter_nports = 0;              /* 0: any port */
 const volatile __u16 filter_ports[TCPOTEL_MAX_PORTS] = {};
 const volatile bool emit_state_changes = false;
+/* Protocol detection (cgroup_skb programs, see the payload section): on, and read by events. */
+const volatile bool detect_protocol = false;
 const volatile __u64 wakeup_bytes = 0;               /* 0: wake the consumer on every event */
 /* Kinds some pipeline takes as events (bit 1 << kind); and those pipelines' own filters,
  * of which one must pass (none given: every event of those kinds). */
@@ -89,6 +91,10 @@ struct sock_info {
 	__u64 base_rx;
 	struct owner key_owner;
 	__u32 base_retrans;
+	__u32 base_segs_out;
+	__u32 base_segs_in;
+	__u8 key_proto;      /* the protocol its series took last (it moves when first detected) */
+	__u8 pad2[3];
 	__u16 flags;
 	__u8 agg;            /* enum tcpotel_agg_track */
 	__u8 deferred;       /* connect() undone inside the call: its exit reports it */
@@ -143,6 +149,31 @@ AGG_MAP(agg3);
 
 static const struct tcpotel_agg_value agg_zero = {};
 
+/* What each socket's first payload bytes said, written by the cgroup_skb programs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct tcpotel_proto_info);
+} protos SEC(".maps");
+
+/* Keys being built, per CPU, one per nesting level: a program interrupted on its CPU by
+ * another of ours (a softirq) keeps its key while the other builds its own. (Keys are too
+ * big for the stack beside the callers'.) */
+#define AGG_NESTING 3
+struct agg_scratch {
+	__u32 depth;
+	__u32 pad;
+	struct tcpotel_agg_key keys[AGG_NESTING];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct agg_scratch);
+} agg_scratch SEC(".maps");
+
 /* The iterator's record, built here rather than on its stack (only iterators use it: they
  * run one at a time, from tcpotel's own reads). */
 struct {
@@ -183,12 +214,14 @@ struct conn {
 	__u32 segs_out;
 	__u32 total_retrans;
 	__u32 srtt_us;
+	__u32 lost;
 	__u32 netns;
 	__u16 sport;
 	__u16 dport;
 	__u8 family;
 	__u8 state;  /* for counters: the state the connection was in */
 	__u16 flags; /* the socket's TCPOTEL_F_* (direction) */
+	__u8 proto;  /* enum tcpotel_protocol, when detection is on */
 	__u32 saddr[4];
 	__u32 daddr[4];
 };
@@ -282,6 +315,16 @@ static __always_inline void read_counters(struct conn *c, const struct sock *sk,
 	c->srtt_us = RD(btf, tp, srtt_us) >> 3;
 	if (bpf_core_field_exists(tp->bytes_retrans))
 		c->bytes_retrans = RD(btf, tp, bytes_retrans);
+	if (bpf_core_field_exists(tp->lost))
+		c->lost = RD(btf, tp, lost);
+}
+
+/* What the socket's first bytes said (BTF-typed sockets only: the storage needs one). */
+static __always_inline struct tcpotel_proto_info *proto_of(const struct sock *sk, bool btf)
+{
+	if (!detect_protocol || !btf)
+		return NULL;
+	return bpf_sk_storage_get(&protos, (void *)sk, 0, 0);
 }
 
 static __always_inline void owner_from_current(struct owner *o)
@@ -436,7 +479,7 @@ struct agg_event {
 	__u64 tx;
 	__u64 rx;
 	__u64 retrans;
-	__u64 obs[TCPOTEL_AGG_HISTS]; /* 0: no observation */
+	__u64 obs[TCPOTEL_AGG_HISTS]; /* see obs_mask */
 	__u16 flags;          /* direction */
 	__u16 errno;          /* failed: the reason */
 	__u8 kind;
@@ -444,7 +487,11 @@ struct agg_event {
 	__u8 opened;
 	__s8 active;
 	__u8 closed;
-	__u8 pad[7];
+	__u8 proto;           /* the protocol its series key takes */
+	__u8 obs_mask;        /* observations present (bit per histogram): 0 is an observation too */
+	__u8 pad[5];
+	__u64 segs_out;
+	__u64 segs_in;
 };
 
 /* The iterator's agg_event, off its stack (iterators run one at a time). */
@@ -481,10 +528,20 @@ static __always_inline void atomic_max64(__u64 *p, __u64 v)
 	}
 }
 
-static __always_inline void hist_add(struct tcpotel_agg_hist *h, __u64 v, const volatile __u64 *bounds, __u32 nb)
+/* One observation into a histogram row. A global function: verified once, not at each of
+ * its (unrolled) calls. */
+__noinline int hist_add(struct tcpotel_agg_hist *h, __u64 v, __u32 slot, __u32 hist)
 {
-	__u32 i;
+	const volatile __u64 *bounds;
+	__u32 i, nb;
 
+	if (!h)
+		return 0;
+	/* (Both powers of two: the masks bound the offsets for the verifier.) */
+	slot &= TCPOTEL_AGG_SLOTS - 1;
+	hist &= TCPOTEL_AGG_HISTS - 1;
+	bounds = agg_spec[slot].bounds[hist];
+	nb = agg_spec[slot].nbounds[hist];
 	__sync_fetch_and_add(&h->count, 1);
 	__sync_fetch_and_add(&h->sum, v);
 	atomic_max64(&h->max, v);
@@ -495,6 +552,7 @@ static __always_inline void hist_add(struct tcpotel_agg_hist *h, __u64 v, const 
 	}
 	if (i < TCPOTEL_AGG_BUCKETS)
 		__sync_fetch_and_add(&h->buckets[i], 1);
+	return 0;
 }
 
 /* Writes one address or port key field from its source; false when the source is a
@@ -533,7 +591,8 @@ static __always_inline bool endpoint_field(const struct agg_event *e, __u8 src, 
 
 /* The series key of an event in aggregate `slot`. Two keys differ exactly when their
  * attributes do (see kernel-aggregate.ts): a field that gives no attribute stays zero. */
-static __always_inline void agg_key(struct tcpotel_agg_key *k, int slot, const struct agg_event *e)
+static __always_inline void agg_key(struct tcpotel_agg_key *k, int slot, const struct agg_event *e,
+				    const struct tcpotel_proto_info *p)
 {
 	const volatile struct tcpotel_agg_spec *spec = &agg_spec[slot];
 	__u32 key = spec->key;
@@ -551,6 +610,10 @@ static __always_inline void agg_key(struct tcpotel_agg_key *k, int slot, const s
 		k->cgroup = e->owner.cgroup_id;
 	if (key & TCPOTEL_K_NETNS)
 		k->netns = e->c.netns;
+	if (key & TCPOTEL_K_PROTO)
+		k->proto = e->proto;
+	if (key & TCPOTEL_K_NAME && p)
+		__builtin_memcpy(k->name, p->name, TCPOTEL_NAME_LEN);
 	addr0 = endpoint_field(e, spec->addr[0], k->addr[0], 0, true);
 	addr1 = endpoint_field(e, spec->addr[1], k->addr[1], 0, true);
 	endpoint_field(e, spec->port[0], 0, &k->port[0], false);
@@ -613,8 +676,6 @@ static __always_inline struct tcpotel_agg_value *agg_row(int slot, void *map, st
 
 static __always_inline void agg_add(struct tcpotel_agg_value *v, const struct agg_event *e, int slot)
 {
-	const volatile struct tcpotel_agg_spec *spec = &agg_spec[slot];
-
 	if (e->opened)
 		__sync_fetch_and_add(&v->opened, 1);
 	if (e->closed)
@@ -627,25 +688,47 @@ static __always_inline void agg_add(struct tcpotel_agg_value *v, const struct ag
 		__sync_fetch_and_add(&v->rx, e->rx);
 	if (e->retrans)
 		__sync_fetch_and_add(&v->retrans, e->retrans);
+	if (e->segs_out)
+		__sync_fetch_and_add(&v->segs_out, e->segs_out);
+	if (e->segs_in)
+		__sync_fetch_and_add(&v->segs_in, e->segs_in);
 	if (e->reset_dir == 1)
 		__sync_fetch_and_add(&v->resets_sent, 1);
 	else if (e->reset_dir == 2)
 		__sync_fetch_and_add(&v->resets_received, 1);
 #pragma unroll
 	for (int h = 0; h < TCPOTEL_AGG_HISTS; h++) {
-		if (e->obs[h])
-			hist_add(&v->hist[h], e->obs[h], spec->bounds[h], spec->nbounds[h]);
+		if (e->obs_mask & (1 << h))
+			hist_add(&v->hist[h], e->obs[h], slot, h);
 	}
 }
 
-/* Adds an event to every in-kernel aggregate whose filter takes it. A global function:
- * the verifier checks it once per program, not once per call. */
-__noinline int agg_apply(struct agg_event *e)
+/* Adds an event to every in-kernel aggregate whose filter takes it; `p` is what the
+ * socket's first bytes said (its protocol is in e->proto already; the name comes from p).
+ * A global function: the verifier checks it once per program, not once per call. */
+__noinline int agg_apply(struct agg_event *e, const struct tcpotel_proto_info *p)
 {
-	struct tcpotel_agg_key k;
+	struct agg_scratch *sc;
+	struct tcpotel_agg_key *k;
+	__u32 zero = 0, d;
 
 	if (!e)
 		return 0;
+	sc = bpf_map_lookup_elem(&agg_scratch, &zero);
+	if (!sc)
+		return 0;
+	d = sc->depth++;
+	if (d >= AGG_NESTING) {
+		sc->depth--;
+		return 0;
+	}
+	k = &sc->keys[d];
+	/* Only a TLS connection's name keys; and the verifier must see p checked before any
+	 * arithmetic on it (the compiler would hoist &p->name out of the loop). */
+	if (p && p->proto != TCPOTEL_PROTO_TLS)
+		p = 0;
+	if (p)
+		barrier_var(p);
 	for (int slot = 0; slot < TCPOTEL_AGG_SLOTS; slot++) {
 		struct tcpotel_agg_value *v;
 		void *map;
@@ -656,21 +739,22 @@ __noinline int agg_apply(struct agg_event *e)
 				   EV_PORTS(e->c.sport, e->c.dport)))
 			continue;
 		map = agg_map(slot);
-		agg_key(&k, slot, e);
-		v = agg_row(slot, map, &k);
+		agg_key(k, slot, e, p);
+		v = agg_row(slot, map, k);
 		if (!v)
 			continue;
 		if (e->kind == TCPOTEL_EV_FAILED) {
 			/* The series' row counts it in the window (and against the cap); the
 			 * count by reason goes to a row of its own. */
-			k.errcode = e->errno ? e->errno : 0xffff;
-			v = agg_row(slot, map, &k);
+			k->errcode = e->errno ? e->errno : 0xffff;
+			v = agg_row(slot, map, k);
 			if (v)
 				__sync_fetch_and_add(&v->failed, 1);
 			continue;
 		}
 		agg_add(v, e, slot);
 	}
+	sc->depth--;
 	return 0;
 }
 
@@ -684,14 +768,80 @@ static __always_inline void agg_event_init(struct agg_event *a, __u8 kind, __u16
 		a->owner = *owner;
 }
 
+/* One histogram observation (0 counts as one: a connection without loss). */
+static __always_inline void agg_observe(struct agg_event *a, int h, __u64 v)
+{
+	a->obs[h & (TCPOTEL_AGG_HISTS - 1)] = v;
+	a->obs_mask |= 1 << (h & (TCPOTEL_AGG_HISTS - 1));
+}
+
+/* Observations taken when positive (rtt, handshake, duration), as the aggregate does. */
+static __always_inline void agg_observe_positive(struct agg_event *a, int h, __u64 v)
+{
+	if (v)
+		agg_observe(a, h, v);
+}
+
+/* A connection's loss, retransmitted segments per segment sent, in parts per million. */
+static __always_inline void agg_observe_loss(struct agg_event *a, const struct conn *c)
+{
+	if (c->segs_out)
+		agg_observe(a, 3, (__u64)c->total_retrans * 1000000 / c->segs_out);
+}
+
+/* Takes the protocol of what the socket's first bytes said: unknown until they said
+ * something (detection on, and a BTF-typed socket to find it). */
+static __always_inline void agg_event_proto(struct agg_event *a, const struct tcpotel_proto_info *p, bool btf)
+{
+	a->proto = p ? p->proto : 0;
+	if (a->proto == TCPOTEL_PROTO_NONE && detect_protocol && btf)
+		a->proto = TCPOTEL_PROTO_UNKNOWN;
+}
+
+/* The whole life of a connection the aggregates did not track, at its close. */
+static __always_inline void agg_whole_life(struct agg_event *a)
+{
+	a->tx = a->c.acked;
+	a->rx = a->c.received;
+	a->retrans = a->c.total_retrans;
+	a->segs_out = a->c.segs_out;
+	a->segs_in = a->c.segs_in;
+}
+
+/*
+ * The protocol is learnt from the first bytes, after the connection was opened (and its
+ * series chosen): it moves to the series of its protocol then, leaving the old one. What
+ * it counts from then on goes to the new series. (The aggregate does the same.)
+ */
+static __always_inline void agg_rekey(struct agg_event *a, struct sock_info *info)
+{
+	__u8 proto = a->proto;
+
+	/* Called before the event adds anything: `a` carries no counts yet. Its old series
+	 * had no name (nothing was known then). */
+	if (info->key_proto == proto)
+		return;
+	if (info->agg & TCPOTEL_AGG_OPEN) {
+		a->proto = info->key_proto;
+		a->active = -1;
+		agg_apply(a, 0);
+		a->proto = proto;
+		a->active = 1;
+	}
+	info->key_proto = proto;
+}
+
 /* Starts tracking a connection for the aggregates: its key's owner and counter baselines. */
-static __always_inline void agg_track(struct sock_info *info, __u64 tx, __u64 rx, __u32 retrans)
+static __always_inline void agg_track(struct sock_info *info, __u64 tx, __u64 rx, __u32 retrans,
+				      __u32 segs_out, __u32 segs_in)
 {
 	info->agg = TCPOTEL_AGG_TRACKED;
 	info->key_owner = info->owner;
 	info->base_tx = tx;
 	info->base_rx = rx;
 	info->base_retrans = retrans;
+	info->base_segs_out = segs_out;
+	info->base_segs_in = segs_in;
 }
 
 /* Adds the counters' growth since last accounted, as the aggregate's progress(). */
@@ -708,6 +858,14 @@ static __always_inline void agg_progress(struct agg_event *a, struct sock_info *
 	if (c->total_retrans > info->base_retrans) {
 		a->retrans = c->total_retrans - info->base_retrans;
 		info->base_retrans = c->total_retrans;
+	}
+	if (c->segs_out > info->base_segs_out) {
+		a->segs_out = c->segs_out - info->base_segs_out;
+		info->base_segs_out = c->segs_out;
+	}
+	if (c->segs_in > info->base_segs_in) {
+		a->segs_in = c->segs_in - info->base_segs_in;
+		info->base_segs_in = c->segs_in;
 	}
 }
 
@@ -775,6 +933,7 @@ static __always_inline void fill_record(struct tcpotel_event *e, const struct co
 		e->segs_out = c->segs_out;
 		e->total_retrans = c->total_retrans;
 		e->srtt_us = c->srtt_us;
+		e->lost = c->lost;
 	} else {
 		e->bytes_acked = 0;
 		e->bytes_received = 0;
@@ -783,6 +942,7 @@ static __always_inline void fill_record(struct tcpotel_event *e, const struct co
 		e->segs_out = 0;
 		e->total_retrans = 0;
 		e->srtt_us = 0;
+		e->lost = 0;
 	}
 	e->netns = c->netns;
 	e->sport = c->sport;
@@ -811,6 +971,26 @@ static __always_inline void fill_record(struct tcpotel_event *e, const struct co
 	}
 }
 
+/* The record's protocol fields, from the socket's storage (zero without one). */
+static __always_inline void fill_proto(struct tcpotel_event *e, const struct sock *sk, bool btf)
+{
+	struct tcpotel_proto_info *p = sk ? proto_of(sk, btf) : NULL;
+
+	if (detect_protocol && btf && sk)
+		e->flags |= TCPOTEL_F_DETECT;
+	if (p) {
+		e->proto = p->proto;
+		e->http_method = p->method;
+		e->tls_version = p->tls_version;
+		__builtin_memcpy(e->name, p->name, TCPOTEL_NAME_LEN);
+	} else {
+		e->proto = 0;
+		e->http_method = 0;
+		e->tls_version = 0;
+		__builtin_memset(e->name, 0, TCPOTEL_NAME_LEN);
+	}
+}
+
 static __always_inline void emit_record(__u8 kind, const struct conn *c, struct sock_info *info,
 					const struct sock *sk, __u8 oldstate, __u8 newstate, __u64 duration_ns,
 					__u16 error, __u16 extra_flags, bool counters, __u64 now, bool btf)
@@ -823,6 +1003,7 @@ static __always_inline void emit_record(__u8 kind, const struct conn *c, struct 
 		return;
 	fill_record(e, c, info, cookie, oldstate, newstate, duration_ns, error, extra_flags, counters,
 		    now ? now : bpf_ktime_get_ns());
+	fill_proto(e, sk, btf);
 	submit(e);
 }
 
@@ -880,6 +1061,7 @@ static __always_inline bool interesting(int oldstate, int newstate)
 
 static __always_inline int on_state_change(const struct sock *sk, int oldstate, int newstate, bool btf)
 {
+	const struct tcpotel_proto_info *pi = 0;
 	__u64 key = (__u64)sk;
 	const struct tcp_sock *tp;
 	struct sock_info *info;
@@ -1018,22 +1200,24 @@ static __always_inline int on_state_change(const struct sock *sk, int oldstate, 
 			emit_record(kind, &a.c, info, sk, oldstate, newstate, handshake, 0, 0, true, now, btf);
 		if (aggs) {
 			agg_event_init(&a, kind, a.c.flags, info ? &info->owner : 0);
+			pi = proto_of(sk, btf);
+			agg_event_proto(&a, pi, btf);
 			a.opened = 1;
-			a.obs[1] = handshake;
+			agg_observe_positive(&a, 1, handshake);
 			if (info) {
-				if (!(info->agg & TCPOTEL_AGG_TRACKED))
-					agg_track(info, 0, 0, 0);
+				if (!(info->agg & TCPOTEL_AGG_TRACKED)) {
+					agg_track(info, 0, 0, 0, 0, 0);
+					info->key_proto = a.proto;
+				}
 				if (!(info->agg & TCPOTEL_AGG_OPEN)) {
 					info->agg |= TCPOTEL_AGG_OPEN;
 					a.active = 1;
 				}
 				agg_progress(&a, info, &a.c);
 			} else {
-				a.tx = a.c.acked;
-				a.rx = a.c.received;
-				a.retrans = a.c.total_retrans;
+				agg_whole_life(&a);
 			}
-			agg_apply(&a);
+			agg_apply(&a, pi);
 		}
 	} else if (kind == TCPOTEL_EV_FAILED) {
 		__u16 err = RD(btf, sk, sk_err);
@@ -1054,8 +1238,10 @@ static __always_inline int on_state_change(const struct sock *sk, int oldstate, 
 				    info && info->start_ns ? now - info->start_ns : 0, err, 0, true, now, btf);
 		if (aggs) {
 			agg_event_init(&a, kind, a.c.flags, info ? &info->owner : 0);
+			pi = proto_of(sk, btf);
+			agg_event_proto(&a, pi, btf);
 			a.errno = err;
-			agg_apply(&a);
+			agg_apply(&a, pi);
 			if (info)
 				info->agg = 0;
 		}
@@ -1080,20 +1266,23 @@ static __always_inline int on_state_change(const struct sock *sk, int oldstate, 
 
 			agg_event_init(&a, kind, a.c.flags | abort,
 				       info ? (tracked ? &info->key_owner : &info->owner) : 0);
+			pi = proto_of(sk, btf);
+			agg_event_proto(&a, pi, btf);
+			if (tracked)
+				agg_rekey(&a, info);
 			a.closed = 1;
 			if (tracked) {
 				agg_progress(&a, info, &a.c);
 				if (info->agg & TCPOTEL_AGG_OPEN)
-					a.active = -1;
+					a.active -= 1;
 				info->agg = 0;
 			} else {
-				a.tx = a.c.acked;
-				a.rx = a.c.received;
-				a.retrans = a.c.total_retrans;
+				agg_whole_life(&a);
 			}
-			a.obs[0] = a.c.srtt_us;
-			a.obs[2] = info && info->start_ns ? now - info->start_ns : 0;
-			agg_apply(&a);
+			agg_observe_positive(&a, 0, a.c.srtt_us);
+			agg_observe_positive(&a, 2, info && info->start_ns ? now - info->start_ns : 0);
+			agg_observe_loss(&a, &a.c);
+			agg_apply(&a, pi);
 		}
 	}
 
@@ -1141,6 +1330,7 @@ int BPF_PROG(raw_tcp_destroy_sock, const struct sock *sk)
 
 static __always_inline int on_retransmit(const struct sock *sk, bool btf)
 {
+	const struct tcpotel_proto_info *pi = 0;
 	struct agg_event a;
 	__u64 key = (__u64)sk;
 	const struct tcp_sock *tp;
@@ -1182,13 +1372,20 @@ static __always_inline int on_retransmit(const struct sock *sk, bool btf)
 			/* First seen here: a connection open before we started counts only
 			 * this retransmit; another one everything so far. */
 			if (info->flags & TCPOTEL_F_PREEXISTING)
-				agg_track(info, a.c.acked, a.c.received, a.c.total_retrans ? a.c.total_retrans - 1 : 0);
+				agg_track(info, a.c.acked, a.c.received, a.c.total_retrans ? a.c.total_retrans - 1 : 0,
+					  a.c.segs_out, a.c.segs_in);
 			else
-				agg_track(info, 0, 0, 0);
+				agg_track(info, 0, 0, 0, 0, 0);
+			pi = proto_of(sk, btf);
+			agg_event_proto(&a, pi, btf);
+			info->key_proto = a.proto;
 		}
 		agg_event_init(&a, TCPOTEL_EV_RETRANSMIT, a.c.flags, &info->key_owner);
+		pi = proto_of(sk, btf);
+			agg_event_proto(&a, pi, btf);
+		agg_rekey(&a, info);
 		agg_progress(&a, info, &a.c);
-		agg_apply(&a);
+		agg_apply(&a, pi);
 	}
 	return 0;
 }
@@ -1207,6 +1404,7 @@ int BPF_PROG(raw_tcp_retransmit_skb, const struct sock *sk, const struct sk_buff
 
 static __always_inline int on_reset(const struct sock *sk, __u16 dir_flag, __u16 reason, bool btf)
 {
+	const struct tcpotel_proto_info *pi = 0;
 	struct agg_event a;
 	__u64 key = (__u64)sk;
 	const struct tcp_sock *tp;
@@ -1245,8 +1443,10 @@ static __always_inline int on_reset(const struct sock *sk, __u16 dir_flag, __u16
 		emit_record(TCPOTEL_EV_RESET, &a.c, info, sk, state, state, 0, reason, dir_flag, true, 0, btf);
 	if (aggs) {
 		agg_event_init(&a, TCPOTEL_EV_RESET, info ? info->flags : 0, info ? &info->owner : 0);
+		pi = proto_of(sk, btf);
+			agg_event_proto(&a, pi, btf);
 		a.reset_dir = dir_flag == TCPOTEL_F_RST_RECV ? 2 : 1;
-		agg_apply(&a);
+		agg_apply(&a, pi);
 	}
 	return 0;
 }
@@ -1255,6 +1455,7 @@ static __always_inline int on_reset(const struct sock *sk, __u16 dir_flag, __u16
  * four-tuple from the segment. The RST goes back to its sender. */
 static __always_inline int on_reset_without_socket(const struct sk_buff *skb, __u16 reason)
 {
+	const struct tcpotel_proto_info *pi = 0;
 	struct agg_event a;
 	unsigned char *head;
 	__u16 nh, th;
@@ -1305,13 +1506,16 @@ static __always_inline int on_reset_without_socket(const struct sk_buff *skb, __
 		if (e) {
 			fill_record(e, &a.c, 0, 0, 0, 0, 0, reason, TCPOTEL_F_RST_SENT | TCPOTEL_F_NO_SOCKET, false,
 				    bpf_ktime_get_ns());
+			fill_proto(e, 0, false);
 			submit(e);
 		}
 	}
 	if (aggs) {
 		agg_event_init(&a, TCPOTEL_EV_RESET, 0, 0);
+		agg_event_proto(&a, 0, false);
+		pi = 0;
 		a.reset_dir = 1;
-		agg_apply(&a);
+		agg_apply(&a, pi);
 	}
 	return 0;
 }
@@ -1431,6 +1635,7 @@ int BPF_PROG(btf_sys_exit, struct pt_regs *regs, long ret)
 SEC("tracepoint/syscalls/sys_exit_connect")
 int tp_sys_exit_connect(struct syscall_trace_exit *ctx)
 {
+	const struct tcpotel_proto_info *pi = 0;
 	struct agg_event a;
 	long ret = ctx->ret;
 	struct task_struct *task;
@@ -1511,6 +1716,7 @@ int tp_sys_exit_connect(struct syscall_trace_exit *ctx)
 					      (1ULL << 52) | __sync_fetch_and_add(&next_synthetic_cookie, 1),
 				    info ? TCP_SYN_SENT : TCP_CLOSE, TCP_CLOSE,
 				    info && info->start_ns ? now - info->start_ns : 0, (__u16)-ret, 0, false, now);
+			fill_proto(e, 0, false);
 			e->flags = flags;
 			e->pid = o.pid;
 			e->tid = o.tid;
@@ -1521,8 +1727,10 @@ int tp_sys_exit_connect(struct syscall_trace_exit *ctx)
 	}
 	if (aggs) {
 		agg_event_init(&a, TCPOTEL_EV_FAILED, flags, &o);
+		agg_event_proto(&a, 0, false);
+		pi = 0;
 		a.errno = (__u16)-ret;
-		agg_apply(&a);
+		agg_apply(&a, pi);
 	}
 	if (info) {
 		info->deferred = 0;
@@ -1583,6 +1791,7 @@ int iter_task_file(struct bpf_iter__task_file *ctx)
 SEC("iter/tcp")
 int iter_tcp(struct bpf_iter__tcp *ctx)
 {
+	const struct tcpotel_proto_info *pi = 0;
 	struct agg_event *ap;
 	__u32 zero = 0;
 	struct sock_common *skc = ctx->sk_common;
@@ -1670,27 +1879,34 @@ int iter_tcp(struct bpf_iter__tcp *ctx)
 		if (e) {
 			fill_record(e, &ap->c, info, info_cookie(info, sk, true), state, state,
 				    info->start_ns ? now - info->start_ns : 0, 0, 0, true, now);
+			fill_proto(e, sk, true);
 			e->kind = kind;
 			bpf_seq_write(meta->seq, e, sizeof(*e));
 		}
 	}
 	if (aggs) {
+		pi = proto_of(sk, true);
 		if (!(info->agg & TCPOTEL_AGG_TRACKED)) {
 			/* Open before we started (or not seen open): active from now on, its
 			 * counters so far not ours to count. */
-			agg_track(info, ap->c.acked, ap->c.received, ap->c.total_retrans);
+			agg_track(info, ap->c.acked, ap->c.received, ap->c.total_retrans, ap->c.segs_out, ap->c.segs_in);
 			info->agg |= TCPOTEL_AGG_OPEN;
 			agg_event_init(ap, kind, ap->c.flags, &info->owner);
+			agg_event_proto(ap, pi, true);
+			info->key_proto = ap->proto;
 			ap->active = 1;
 		} else if (kind == TCPOTEL_EV_SAMPLE) {
 			agg_event_init(ap, kind, ap->c.flags, &info->key_owner);
+			agg_event_proto(ap, pi, true);
+			agg_rekey(ap, info);
 			agg_progress(ap, info, &ap->c);
-			ap->obs[0] = ap->c.srtt_us;
+			agg_observe_positive(ap, 0, ap->c.srtt_us);
 		} else {
 			/* Already counted: its series still exists in this window. */
 			agg_event_init(ap, kind, ap->c.flags, &info->owner);
+			agg_event_proto(ap, pi, true);
 		}
-		agg_apply(ap);
+		agg_apply(ap, pi);
 	}
 	return 0;
 }

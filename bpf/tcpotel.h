@@ -15,10 +15,30 @@
 #define TCPOTEL_AGG_SLOTS 4      /* aggregates computed in the kernel at once */
 #define TCPOTEL_AGG_BOUNDS 24    /* explicit bucket bounds per histogram */
 #define TCPOTEL_AGG_BUCKETS 25   /* TCPOTEL_AGG_BOUNDS + 1 */
-#define TCPOTEL_AGG_HISTS 3      /* rtt (microseconds), handshake (ns), duration (ns) */
+#define TCPOTEL_AGG_HISTS 4      /* rtt (us), handshake (ns), duration (ns), loss (parts per million) */
 #define TCPOTEL_CONDS 4          /* conditions of one in-kernel filter */
 #define TCPOTEL_PORT_RANGES 8    /* port ranges per condition field */
 #define TCPOTEL_CONSUMERS 4      /* record consumers with their own in-kernel filter */
+#define TCPOTEL_NAME_LEN 64      /* TLS server name or HTTP Host kept (longer ones are cut) */
+
+/* What a connection's first payload bytes say (struct tcpotel_proto_info.proto). */
+enum tcpotel_protocol {
+	TCPOTEL_PROTO_NONE = 0, /* nothing seen yet (or detection off) */
+	TCPOTEL_PROTO_UNKNOWN = 1,
+	TCPOTEL_PROTO_HTTP = 2,
+	TCPOTEL_PROTO_HTTP2 = 3,
+	TCPOTEL_PROTO_GRPC = 4,
+	TCPOTEL_PROTO_TLS = 5,
+	TCPOTEL_PROTO_SSH = 6,
+	TCPOTEL_PROTO_POSTGRESQL = 7,
+	TCPOTEL_PROTO_MYSQL = 8,
+	TCPOTEL_PROTO_REDIS = 9,
+	TCPOTEL_PROTO_MONGODB = 10,
+	TCPOTEL_PROTO_DNS = 11,
+	TCPOTEL_PROTO_MQTT = 12,
+	TCPOTEL_PROTO_AMQP = 13,
+	TCPOTEL_PROTO_KAFKA = 14,
+};
 
 enum tcpotel_kind {
 	TCPOTEL_EV_OPEN = 1,       /* connection established: active (connect) or passive (accept) */
@@ -41,6 +61,34 @@ enum tcpotel_flag {
 	TCPOTEL_F_OWNER = 1 << 5,       /* pid/comm/cgroup are known */
 	TCPOTEL_F_UNTRACKED = 1 << 6,   /* no per-socket state was found (evicted or never seen) */
 	TCPOTEL_F_NO_SOCKET = 1 << 7,   /* reset sent without a socket (closed port) */
+	TCPOTEL_F_DETECT = 1 << 8,      /* protocol detection is on: proto/name fields are meaningful */
+};
+
+/* HTTP request methods (struct tcpotel_proto_info.method). */
+enum tcpotel_http_method {
+	TCPOTEL_HTTP_NONE = 0,
+	TCPOTEL_HTTP_GET,
+	TCPOTEL_HTTP_HEAD,
+	TCPOTEL_HTTP_POST,
+	TCPOTEL_HTTP_PUT,
+	TCPOTEL_HTTP_DELETE,
+	TCPOTEL_HTTP_CONNECT,
+	TCPOTEL_HTTP_OPTIONS,
+	TCPOTEL_HTTP_TRACE,
+	TCPOTEL_HTTP_PATCH,
+	TCPOTEL_HTTP_OTHER,
+};
+
+/* What the first payload bytes of a connection said (per-socket storage). */
+struct tcpotel_proto_info {
+	__u8 proto;       /* enum tcpotel_protocol */
+	__u8 method;      /* enum tcpotel_http_method */
+	__u16 tls_version;
+	__u8 name_len;
+	__u8 flags;
+	__u8 seen;        /* directions whose first payload was looked at (1 egress, 2 ingress) */
+	__u8 pad;
+	char name[TCPOTEL_NAME_LEN];
 };
 
 /* Per-socket aggregate tracking (struct sock_info.agg). */
@@ -57,6 +105,8 @@ enum tcpotel_key_field {
 	TCPOTEL_K_COMM = 1 << 3,   /* process.executable.name */
 	TCPOTEL_K_CGROUP = 1 << 4, /* tcp.cgroup.id */
 	TCPOTEL_K_NETNS = 1 << 5,  /* tcp.netns.inode */
+	TCPOTEL_K_PROTO = 1 << 6,  /* network.protocol.name */
+	TCPOTEL_K_NAME = 1 << 7,   /* tls.server.name */
 };
 
 /* Where an address or port key field comes from. */
@@ -108,6 +158,11 @@ struct tcpotel_event {
 	__u16 flags;          /* enum tcpotel_flag */
 	__u16 error;          /* FAILED: sk_err (errno); RESET: sk_rst_reason when known */
 	char comm[TCPOTEL_COMM_LEN];
+	__u32 lost;           /* tcp_sock.lost: segments the kernel deemed lost (retransmits included) */
+	__u8 proto;           /* enum tcpotel_protocol */
+	__u8 http_method;     /* enum tcpotel_http_method (http) */
+	__u16 tls_version;    /* the TLS record version of its first handshake record (tls) */
+	char name[TCPOTEL_NAME_LEN]; /* TLS server name (SNI) or HTTP Host, NUL-padded */
 };
 
 /* Per-CPU counters, summed by user space. */
@@ -159,8 +214,8 @@ struct tcpotel_agg_spec {
 	__u8 port[2];                       /* ... of the two port fields */
 	__u32 max_series;                   /* series per window; more fold into the overflow series */
 	__u32 nbounds[TCPOTEL_AGG_HISTS];
-	/* Upper bounds in integer units (rtt: us, others: ns): an observation v goes to the
-	 * first bucket i with v <= bounds[i], else to bucket nbounds. */
+	/* Upper bounds in integer units (rtt: us, loss: ppm, others: ns): an observation v goes
+	 * to the first bucket i with v <= bounds[i], else to bucket nbounds. */
 	__u64 bounds[TCPOTEL_AGG_HISTS][TCPOTEL_AGG_BOUNDS];
 	struct tcpotel_filter filter;
 };
@@ -173,13 +228,16 @@ struct tcpotel_agg_key {
 	__u8 role;      /* 1 client, 2 server, 0 unknown (or not keyed) */
 	__u16 errcode;  /* 0: the series' row; else a row of its failed connects with this errno */
 	__u16 port[2];
-	__u16 pad0;
+	__u8 proto;     /* enum tcpotel_protocol, when keyed */
+	__u8 pad0;
 	__u32 pid;
 	__u32 netns;
 	__u32 pad1;
 	__u64 cgroup;
 	__u8 addr[2][16];
 	char comm[TCPOTEL_COMM_LEN];
+	/* Last: a map not keyed on the name is made with a key that stops before it. */
+	char name[TCPOTEL_NAME_LEN];
 };
 
 /* An explicit-bucket histogram in integer units. min is kept inverted (~min), so that a
@@ -203,6 +261,8 @@ struct tcpotel_agg_value {
 	__u64 retrans;
 	__u64 resets_sent;
 	__u64 resets_received;
+	__u64 segs_out;
+	__u64 segs_in;
 	__u64 failed;   /* rows with errno != 0: failed connects with that errno */
 	struct tcpotel_agg_hist hist[TCPOTEL_AGG_HISTS];
 };

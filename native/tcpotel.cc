@@ -334,6 +334,8 @@ void SumValues(const uint8_t* v, int ncpu, size_t stride, struct tcpotel_agg_val
     out->retrans += x->retrans;
     out->resets_sent += x->resets_sent;
     out->resets_received += x->resets_received;
+    out->segs_out += x->segs_out;
+    out->segs_in += x->segs_in;
     out->failed += x->failed;
     for (int h = 0; h < TCPOTEL_AGG_HISTS; h++) {
       const auto& a = x->hist[h];
@@ -387,6 +389,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     skel_->rodata->filter_pid = (uint32_t)num("pid", 0);
     skel_->rodata->wakeup_bytes = (uint64_t)num("wakeupBytes", 0);
     skel_->rodata->emit_state_changes = opts.Get("stateChanges").ToBoolean().Value();
+    skel_->rodata->detect_protocol = opts.Get("detectProtocol").ToBoolean().Value();
     if (opts.Get("ports").IsArray()) {
       Napi::Array ports = opts.Get("ports").As<Napi::Array>();
       uint32_t n = std::min<uint32_t>(ports.Length(), TCPOTEL_MAX_PORTS);
@@ -435,6 +438,12 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
         }
         FillFilter(env, a.Get("filter"), &spec->filter);
         bpf_map* map = AggMap(i);
+        // Keyed on the server name or not: the key stops before the name when not.
+        BPF_CHECK(env,
+                  bpf_map__set_key_size(map, a.Get("nameKeyed").ToBoolean()
+                                                 ? sizeof(struct tcpotel_agg_key)
+                                                 : offsetof(struct tcpotel_agg_key, name)),
+                  "set aggregate key size");
         if (a.Get("perCpu").ToBoolean())
           BPF_CHECK(env, bpf_map__set_type(map, BPF_MAP_TYPE_PERCPU_HASH), "set aggregate map type");
         BPF_CHECK(env, bpf_map__set_max_entries(map, (uint32_t)a.Get("maxEntries").ToNumber().Uint32Value()),
@@ -761,8 +770,9 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   }
 
   // collect(slot): ends the window of in-kernel aggregate `slot` and returns its series:
-  // { rows, keys (Buffer of struct tcpotel_agg_key), counters (Float64Array, 8 per row:
-  // opened closed active tx rx retrans resets_sent resets_received), hists ([3] Float64Array,
+  // { rows, keySize, keys (Buffer of struct tcpotel_agg_key, keySize each: without the name
+  // when not keyed on it), counters (Float64Array, 10 per row: opened closed active tx rx
+  // retrans resets_sent resets_received segs_out segs_in), hists ([4] Float64Array,
   // per row count sum min max and the buckets, in integer units), failedKeys, failedCounts }.
   // The window's generation is flipped first, so that new updates go to a fresh window;
   // after a moment for programs that read the old generation to finish (they run with
@@ -781,11 +791,12 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     bool percpu = bpf_map__type(map) == BPF_MAP_TYPE_PERCPU_HASH;
     int ncpu = percpu ? libbpf_num_possible_cpus() : 1;
     BPF_CHECK(env, ncpu, "libbpf_num_possible_cpus");
+    const size_t ksize = bpf_map__key_size(map);
     const size_t stride = (sizeof(struct tcpotel_agg_value) + 7) & ~size_t(7);
     uint32_t batch = 512;
-    std::vector<struct tcpotel_agg_key> keys(batch);
+    std::vector<uint8_t> keys((size_t)batch * ksize);
     std::vector<uint8_t> vals((size_t)batch * stride * ncpu);
-    std::vector<struct tcpotel_agg_key> rows, failed_keys, doomed;
+    std::vector<uint8_t> rows, failed_keys, doomed;
     std::vector<double> counters, failed_counts;
     std::vector<double> hists[TCPOTEL_AGG_HISTS];
     uint32_t hstride[TCPOTEL_AGG_HISTS];
@@ -793,33 +804,38 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     uint64_t in_tok = 0, out_tok = 0;
     bool first = true;
     LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    size_t nrows = 0;
     for (;;) {
       uint32_t count = batch;
       int err = bpf_map_lookup_batch(fd, first ? nullptr : &in_tok, &out_tok, keys.data(), vals.data(), &count, &opts);
       if (err < 0 && err != -ENOENT) {
         if (err == -ENOSPC && batch < (1u << 20)) {  // one hash bucket holds more than a batch
           batch *= 4;
-          keys.resize(batch);
+          keys.resize((size_t)batch * ksize);
           vals.resize((size_t)batch * stride * ncpu);
           continue;
         }
         ThrowBpfError(env, "read kernel aggregate", err);
       }
       for (uint32_t i = 0; i < count; i++) {
-        const struct tcpotel_agg_key& k = keys[i];
+        // The key's fields before the name are always there (a shorter key stops at it).
+        struct tcpotel_agg_key k{};
+        memcpy(&k, keys.data() + (size_t)i * ksize, ksize);
         if (k.gen != old) continue;
-        doomed.push_back(k);
+        const uint8_t* kb = keys.data() + (size_t)i * ksize;
+        doomed.insert(doomed.end(), kb, kb + ksize);
         struct tcpotel_agg_value sum;
         SumValues(vals.data() + (size_t)i * stride * ncpu, ncpu, stride, &sum);
         if (k.errcode) {
-          failed_keys.push_back(k);
+          failed_keys.insert(failed_keys.end(), kb, kb + ksize);
           failed_counts.push_back((double)sum.failed);
           continue;
         }
-        rows.push_back(k);
+        rows.insert(rows.end(), kb, kb + ksize);
+        nrows++;
         counters.insert(counters.end(), {(double)sum.opened, (double)sum.closed, (double)sum.active, (double)sum.tx,
                                          (double)sum.rx, (double)sum.retrans, (double)sum.resets_sent,
-                                         (double)sum.resets_received});
+                                         (double)sum.resets_received, (double)sum.segs_out, (double)sum.segs_in});
         for (int h = 0; h < TCPOTEL_AGG_HISTS; h++) {
           const auto& x = sum.hist[h];
           hists[h].push_back((double)x.count);
@@ -833,9 +849,10 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       in_tok = out_tok;
       first = false;
     }
-    for (size_t at = 0; at < doomed.size(); at += 4096) {
-      uint32_t n = (uint32_t)std::min<size_t>(4096, doomed.size() - at);
-      int err = bpf_map_delete_batch(fd, doomed.data() + at, &n, &opts);
+    const size_t ndoomed = doomed.size() / ksize;
+    for (size_t at = 0; at < ndoomed; at += 4096) {
+      uint32_t n = (uint32_t)std::min<size_t>(4096, ndoomed - at);
+      int err = bpf_map_delete_batch(fd, doomed.data() + at * ksize, &n, &opts);
       if (err < 0 && err != -ENOENT) ThrowBpfError(env, "clear kernel aggregate", err);
     }
     skel_->bss->agg_series[slot][old] = 0;
@@ -846,16 +863,14 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       return Napi::Float64Array::New(env, v.size(), ab, 0);
     };
     Napi::Object out = Napi::Object::New(env);
-    out.Set("rows", (double)rows.size());
-    out.Set("keySize", (double)sizeof(struct tcpotel_agg_key));
-    out.Set("keys", Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<uint8_t*>(rows.data()),
-                                                 rows.size() * sizeof(struct tcpotel_agg_key)));
+    out.Set("rows", (double)nrows);
+    out.Set("keySize", (double)ksize);
+    out.Set("keys", Napi::Buffer<uint8_t>::Copy(env, rows.data(), rows.size()));
     out.Set("counters", f64(counters));
     Napi::Array h = Napi::Array::New(env, TCPOTEL_AGG_HISTS);
     for (uint32_t i = 0; i < TCPOTEL_AGG_HISTS; i++) h.Set(i, f64(hists[i]));
     out.Set("hists", h);
-    out.Set("failedKeys", Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<uint8_t*>(failed_keys.data()),
-                                                       failed_keys.size() * sizeof(struct tcpotel_agg_key)));
+    out.Set("failedKeys", Napi::Buffer<uint8_t>::Copy(env, failed_keys.data(), failed_keys.size()));
     out.Set("failedCounts", f64(failed_counts));
     return out;
   }
@@ -1065,7 +1080,15 @@ Napi::Value Layout(const Napi::CallbackInfo& info) {
   OFF(bytes_received); OFF(bytes_retrans); OFF(handshake_ns); OFF(segs_in); OFF(segs_out); OFF(total_retrans);
   OFF(srtt_us); OFF(pid); OFF(tid); OFF(netns); OFF(sport); OFF(dport); OFF(saddr); OFF(daddr);
   OFF(kind); OFF(family); OFF(oldstate); OFF(newstate); OFF(flags); OFF(error); OFF(comm);
+  OFF(lost); OFF(proto); OFF(http_method); OFF(tls_version); OFF(name);
 #undef OFF
+  Napi::Object key = Napi::Object::New(env);
+#define KOFF(f) key.Set(#f, (double)offsetof(struct tcpotel_agg_key, f))
+  KOFF(gen); KOFF(overflow); KOFF(family); KOFF(role); KOFF(errcode); KOFF(port); KOFF(proto); KOFF(pid);
+  KOFF(netns); KOFF(cgroup); KOFF(addr); KOFF(comm); KOFF(name);
+#undef KOFF
+  key.Set("size", (double)sizeof(struct tcpotel_agg_key));
+  out.Set("aggKey", key);
   out.Set("eventSize", (double)sizeof(struct tcpotel_event));
   out.Set("offsets", off);
   out.Set("statsSize", (double)sizeof(struct tcpotel_stats));

@@ -92,6 +92,7 @@ export function makeEvent(t: Tuple, kind: EventKind, socketId: number, timeNs: n
     resetSent: false,
     resetReceived: false,
     flags: t.outbound ? FLAG.ACTIVE | FLAG.OWNER : FLAG.PASSIVE | FLAG.OWNER,
+    lost: 0,
     ...extra,
   };
 }

@@ -105,11 +105,32 @@ export interface TcpEvent {
   resetReceived: boolean;
   /** Raw flag bits from the kernel record. */
   flags: number;
+  /** Segments the kernel deemed lost over the connection's life so far (tcp_sock.lost; 0 when unknown). */
+  lost: number;
+  /**
+   * What the connection's first payload bytes say (protocol detection): undefined when
+   * detection is off; `unknown` until (or unless) they say something.
+   */
+  protocol?: ProtocolName;
+  /** TLS: the server name of the ClientHello (SNI). */
+  tlsServerName?: string;
+  /** TLS: the version of its first handshake record ("1.0" ... "1.3"). */
+  tlsVersion?: string;
+  /** HTTP/1.x: the request method and the Host header. */
+  httpMethod?: string;
+  httpHost?: string;
   /** Attributes added by processors (process enrichment, the attributes processor). */
   attributes?: Record<string, AttributeValue | undefined>;
 }
 
 export type AttributeValue = string | number | boolean;
+
+/** `network.protocol.name` values protocol detection gives. */
+export const PROTOCOL_NAMES = ['unknown', 'http', 'http2', 'grpc', 'tls', 'ssh', 'postgresql', 'mysql', 'redis', 'mongodb', 'dns', 'mqtt', 'amqp', 'kafka'] as const;
+export type ProtocolName = (typeof PROTOCOL_NAMES)[number];
+
+/** HTTP request methods, in the kernel's order (enum tcpotel_http_method, from 1). */
+export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH', '_OTHER'] as const;
 
 /** Socket counts by state, from the periodic iterator or sock_diag. */
 export interface StateCounts {
@@ -154,8 +175,10 @@ export function errorType(errno: number): string {
   return ERRNO_TYPES[errno] ?? `errno_${errno}`;
 }
 
-/** Every field of TcpEvent but the optional `reset`, which is copied only when set. */
-type AllFields = { [K in keyof Required<Omit<TcpEvent, 'reset'>>]: TcpEvent[K] };
+/** Optional fields, copied only when set. */
+type Optional = 'reset' | 'protocol' | 'tlsServerName' | 'tlsVersion' | 'httpMethod' | 'httpHost';
+/** Every field of TcpEvent but the optional ones. */
+type AllFields = { [K in keyof Required<Omit<TcpEvent, Optional>>]: TcpEvent[K] };
 
 /**
  * A shallow copy of an event with a new attributes overlay: for processors that add
@@ -164,7 +187,7 @@ type AllFields = { [K in keyof Required<Omit<TcpEvent, 'reset'>>]: TcpEvent[K] }
  * `{ ...ev, attributes }`, whose new property sends V8 down a slow path.
  */
 export function copyEvent(e: TcpEvent, attributes: Record<string, AttributeValue | undefined> | undefined = e.attributes): TcpEvent {
-  const c: AllFields & { reset?: TcpEvent['reset'] } = {
+  const c: AllFields & Pick<TcpEvent, Optional> = {
     kind: e.kind,
     timeNs: e.timeNs,
     socketId: e.socketId,
@@ -195,8 +218,16 @@ export function copyEvent(e: TcpEvent, attributes: Record<string, AttributeValue
     resetSent: e.resetSent,
     resetReceived: e.resetReceived,
     flags: e.flags,
+    lost: e.lost,
     attributes,
   };
   if (e.reset !== undefined) c.reset = e.reset;
+  if (e.protocol !== undefined) {
+    c.protocol = e.protocol;
+    if (e.tlsServerName !== undefined) c.tlsServerName = e.tlsServerName;
+    if (e.tlsVersion !== undefined) c.tlsVersion = e.tlsVersion;
+    if (e.httpMethod !== undefined) c.httpMethod = e.httpMethod;
+    if (e.httpHost !== undefined) c.httpHost = e.httpHost;
+  }
   return c;
 }

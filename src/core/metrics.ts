@@ -83,8 +83,10 @@ export const COLUMN = {
   retransmits: 5,
   resetsSent: 6,
   resetsReceived: 7,
+  segmentsOut: 8,
+  segmentsIn: 9,
 } as const;
-export const COLUMNS = 8;
+export const COLUMNS = 10;
 
 /** One histogram's column of a window: per row count, sum, min, max, then the bucket counts. */
 export interface HistogramColumn {
@@ -109,7 +111,7 @@ export interface SeriesTable {
   readonly rows: number;
   /** COLUMNS numbers per row, in COLUMN order. */
   readonly counters: Float64Array;
-  /** rtt, handshake, duration. */
+  /** rtt, handshake, duration, loss. */
   readonly hists: readonly HistogramColumn[];
   /** The row of the overflow series, or -1. */
   readonly overflowRow: number;

@@ -34,7 +34,7 @@ export interface KernelAggregateSpec {
   keys: string[];
   maxSeries: number;
   /** Bucket bounds in seconds. */
-  histograms: { rtt: readonly number[]; handshake: readonly number[]; duration: readonly number[] };
+  histograms: { rtt: readonly number[]; handshake: readonly number[]; duration: readonly number[]; loss: readonly number[] };
   /** The filters before the aggregate. */
   filter: KernelFilter;
 }

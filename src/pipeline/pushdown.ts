@@ -207,7 +207,7 @@ export function planPushdown(config: ResolvedConfig, env: NodeJS.ProcessEnv = pr
         name: `${id} in ${p.id}`,
         keys,
         maxSeries: agg.max_series,
-        histograms: { rtt: agg.histograms.rtt, handshake: agg.histograms.handshake, duration: agg.histograms.duration },
+        histograms: { rtt: agg.histograms.rtt, handshake: agg.histograms.handshake, duration: agg.histograms.duration, loss: agg.histograms.loss },
         filter: { conds: leading },
       };
       for (const r of p.receivers) slots.set(r, (slots.get(r) ?? 0) + 1);

@@ -50,6 +50,15 @@ export const ATTR = {
   threadId: 'thread.id',
   cgroupId: 'tcp.cgroup.id',
   netns: 'tcp.netns.inode',
+  // What the first payload bytes say (protocol detection)
+  networkProtocolName: 'network.protocol.name',
+  tlsServerName: 'tls.server.name',
+  tlsProtocolVersion: 'tls.protocol.version',
+  httpRequestMethod: 'http.request.method',
+  httpRequestHost: 'http.request.header.host',
+  // Loss
+  segmentsLost: 'tcp.segments.lost',
+  lossRatio: 'tcp.loss.ratio',
   // On metrics
   overflow: 'otel.metric.overflow',
 } as const;
@@ -134,6 +143,13 @@ export function eventAttributes(ev: TcpEvent): Record<string, AttributeValue> {
   if (ev.cgroupId) a[ATTR.cgroupId] = ev.cgroupId;
   if (ev.netns) a[ATTR.netns] = ev.netns;
   if (ev.preexisting) a[ATTR.preexisting] = true;
+  if (ev.protocol !== undefined) {
+    a[ATTR.networkProtocolName] = ev.protocol;
+    if (ev.tlsServerName) a[ATTR.tlsServerName] = ev.tlsServerName;
+    if (ev.tlsVersion) a[ATTR.tlsProtocolVersion] = ev.tlsVersion;
+    if (ev.httpMethod) a[ATTR.httpRequestMethod] = ev.httpMethod;
+    if (ev.httpHost) a[ATTR.httpRequestHost] = ev.httpHost;
+  }
 
   switch (ev.kind) {
     case 'open':
@@ -149,6 +165,9 @@ export function eventAttributes(ev: TcpEvent): Record<string, AttributeValue> {
       a[ATTR.segmentsIn] = ev.segmentsIn;
       a[ATTR.segmentsOut] = ev.segmentsOut;
       a[ATTR.retransmits] = ev.retransmits;
+      a[ATTR.segmentsLost] = ev.lost;
+      // Retransmitted segments per segment sent: the connection's loss as the kernel saw it.
+      if (ev.segmentsOut) a[ATTR.lossRatio] = ev.retransmits / ev.segmentsOut;
       if (ev.srttUs) a[ATTR.rtt] = ev.srttUs / 1e6;
       if (ev.handshakeNs) a[ATTR.handshakeDuration] = ev.handshakeNs / 1e9;
       if (ev.durationNs) a[ATTR.duration] = ev.durationNs / 1e9;
@@ -235,6 +254,10 @@ export function eventAttribute(ev: TcpEvent, key: string): AttributeValue | unde
       return ev.socketId;
     case ATTR.preexisting:
       return ev.preexisting || undefined;
+    case ATTR.networkProtocolName:
+      return ev.protocol;
+    case ATTR.tlsServerName:
+      return ev.protocol === undefined ? undefined : ev.tlsServerName || undefined;
     default:
       // Kind-specific attributes (bytes, durations, error.type, ...): rarely keys.
       return eventAttributes(ev)[key];

@@ -27,9 +27,11 @@ export const TCP_METRICS = {
   io: def('tcp.io', 'counter', 'By', 'Bytes sent (and acknowledged) and received, by direction.', ['network.io.direction']),
   retransmits: def('tcp.retransmits', 'counter', '{segment}', 'Segments retransmitted.'),
   resets: def('tcp.resets', 'counter', '{reset}', 'Resets (RST) sent or received.', ['tcp.reset.direction']),
+  segments: def('tcp.segments', 'counter', '{segment}', 'Segments sent and received, by direction: with tcp.retransmits, the loss of any series (retransmits / segments sent).', ['network.io.direction']),
   rtt: def('tcp.rtt', 'histogram', 's', 'Smoothed round-trip time of connections, sampled at close and at each live sample.'),
   handshake: def('tcp.handshake.duration', 'histogram', 's', 'Time from SYN to established: SYN_SENT to ESTABLISHED when connecting, the SYN-ACK round trip when accepting.'),
   duration: def('tcp.connection.duration', 'histogram', 's', 'Lifetime of closed connections, from connect() or SYN to CLOSE.'),
+  loss: def('tcp.connection.loss', 'histogram', '1', 'Loss of closed connections: retransmitted segments per segment sent, one observation per connection (0: none lost).'),
   connectionCount: def(
     'system.network.connection.count',
     'gauge',
@@ -71,4 +73,5 @@ export const DEFAULT_BOUNDS = {
   rtt: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
   handshake: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
   duration: [0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 86400],
+  loss: [0, 0.0001, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5],
 } as const;

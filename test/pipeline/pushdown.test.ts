@@ -156,7 +156,7 @@ test('integer bucket thresholds agree with the float comparison the points repor
 });
 
 test('a kernel window decodes into the attributes the JS aggregator gives, failed rows joined to their series', () => {
-  const spec = { name: 't', keys: ['network.transport', 'network.type', 'server.address', 'server.port', 'process.pid', 'process.executable.name'], maxSeries: 10, histograms: { rtt: [0.001], handshake: [0.001], duration: [1] }, filter: { conds: [] } };
+  const spec = { name: 't', keys: ['network.transport', 'network.type', 'server.address', 'server.port', 'process.pid', 'process.executable.name'], maxSeries: 10, histograms: { rtt: [0.001], handshake: [0.001], duration: [1], loss: [0.01] }, filter: { conds: [] } };
   const layout = kernelKeyLayout(spec.keys);
   assert.ok(typeof layout !== 'string');
   assert.deepEqual(nativeAggregate(spec, layout).perCpu, true, 'server keys: few series, per-CPU map');
@@ -177,11 +177,11 @@ test('a kernel window decodes into the attributes the JS aggregator gives, faile
   const overflow = key((b) => (b[AGG_KEY.overflow] = 1));
   const failedKey = Buffer.from(server);
   failedKey.writeUInt16LE(111, AGG_KEY.errcode);
-  const counters = new Float64Array(24);
+  const counters = new Float64Array(30);
   counters[0] = 3; // opened, row 0
-  counters[8 + 6] = 2; // resets sent, row 1
-  counters[16 + 1] = 5; // closed, overflow row
-  const hists = [new Float64Array(3 * 6), new Float64Array(3 * 6), new Float64Array(3 * 6)];
+  counters[10 + 6] = 2; // resets sent, row 1
+  counters[20 + 1] = 5; // closed, overflow row
+  const hists = [new Float64Array(3 * 6), new Float64Array(3 * 6), new Float64Array(3 * 6), new Float64Array(3 * 6)];
   hists[1]!.set([2, 3_000_000, 1_000_000, 2_000_000, 1, 1], 0); // handshakes of row 0, ns
   const t = kernelTable({ rows: 3, keySize: AGG_KEY.size, keys: Buffer.concat([server, unknown, overflow]), counters, hists, failedKeys: failedKey, failedCounts: new Float64Array([4]) }, spec, layout, spec.keys.join(','));
   assert.deepEqual(t.attributes(0), { 'network.transport': 'tcp', 'network.type': 'ipv6', 'server.address': 'fd00::1', 'server.port': 8443, 'process.pid': 1234, 'process.executable.name': 'nginx' });

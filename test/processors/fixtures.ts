@@ -40,6 +40,7 @@ export function makeEvent(overrides: Partial<TcpEvent> = {}): TcpEvent {
     resetSent: false,
     resetReceived: false,
     flags: 0,
+    lost: 0,
     ...overrides,
   };
 }

@@ -14,10 +14,21 @@ import { TCP_METRICS } from '../../semconv/metrics.js';
 import type { AggregateConfig } from './config.js';
 import { keyAttributes } from './config.js';
 import { OWNER_WORD, TUPLE_WORDS, tupleWordsHash, type RawTuple } from '../../core/hash.js';
-import { ConnectionTable, EPOCH, OPEN, RECEIVED, RETRANS, ROW, SENT } from './connections.js';
+import { ConnectionTable, EPOCH, OPEN, RECEIVED, RETRANS, ROW, SEGS_IN, SEGS_OUT, SENT, STRIDE } from './connections.js';
 import { HIST_UNITS, HistogramRows, OVERFLOW_ATTRS, OVERFLOW_KEY, tableBatch } from './window.js';
 
-const { opened: OPENED, closed: CLOSED, active: ACTIVE, transmit: TRANSMIT, receive: RECEIVE, retransmits: RETRANSMITS, resetsSent: RESETS_SENT, resetsReceived: RESETS_RECEIVED } = COLUMN;
+const { opened: OPENED, closed: CLOSED, active: ACTIVE, transmit: TRANSMIT, receive: RECEIVE, retransmits: RETRANSMITS, resetsSent: RESETS_SENT, resetsReceived: RESETS_RECEIVED, segmentsOut: SEGMENTS_OUT, segmentsIn: SEGMENTS_IN } = COLUMN;
+
+/**
+ * Key attributes learnt after a connection opened (from its first payload bytes): a
+ * tracked connection moves to the series of its new values when they change.
+ */
+const LATE_KEYS: readonly string[] = [ATTR.networkProtocolName, ATTR.tlsServerName];
+
+/** A connection's loss in parts per million (the kernel's integer arithmetic). */
+function lossPpm(ev: TcpEvent): number {
+  return Math.floor((ev.retransmits * 1e6) / ev.segmentsOut);
+}
 const INITIAL_ROWS = 256;
 
 export { OVERFLOW_KEY };
@@ -58,6 +69,9 @@ export class Aggregator {
   private readonly rtt: HistogramRows;
   private readonly handshake: HistogramRows;
   private readonly duration: HistogramRows;
+  private readonly loss: HistogramRows;
+  /** The key attributes learnt late (LATE_KEYS) this aggregate keys on. */
+  private readonly lateKeys: string[];
   /** Failed connects by reason, for the rows that have any. */
   private failed = new Map<number, Map<string, number>>();
   private overflowRow = -1;
@@ -115,6 +129,8 @@ export class Aggregator {
     this.rtt = new HistogramRows(M.rtt.name, h.rtt, HIST_UNITS.rtt, INITIAL_ROWS);
     this.handshake = new HistogramRows(M.handshake.name, h.handshake, HIST_UNITS.handshake, INITIAL_ROWS);
     this.duration = new HistogramRows(M.duration.name, h.duration, HIST_UNITS.duration, INITIAL_ROWS);
+    this.loss = new HistogramRows(M.loss.name, h.loss, HIST_UNITS.loss, INITIAL_ROWS);
+    this.lateKeys = this.keys.filter((k) => LATE_KEYS.includes(k));
   }
 
   /** The series key of an event under the configured key set (allocates only the string). */
@@ -218,6 +234,7 @@ export class Aggregator {
       this.rtt.grow(this.capacity);
       this.handshake.grow(this.capacity);
       this.duration.grow(this.capacity);
+      this.loss.grow(this.capacity);
       const tu = new Uint32Array(this.capacity * this.rawWords);
       tu.set(this.tuples);
       this.tuples = tu;
@@ -244,7 +261,7 @@ export class Aggregator {
   /** A tracked connection's row in the current window: looked up once per window. */
   private seriesOf(slot: number, ev: TcpEvent): number {
     const t = this.connections;
-    const o = slot * 8;
+    const o = slot * STRIDE;
     if (t.data[o + EPOCH] === this.epoch) {
       const row = t.data[o + ROW]!;
       // Updates to the overflow series are counted one by one, as series() does.
@@ -258,12 +275,12 @@ export class Aggregator {
   }
 
   /** Tracks a new connection of series k, whose window row is `row` (-1: none yet); its slot. */
-  private track(id: number, k: string, row: number, ev: TcpEvent, sent: number, received: number, retrans: number, open: boolean): number {
+  private track(id: number, k: string, row: number, ev: TcpEvent, sent: number, received: number, retrans: number, open: boolean, segsOut = 0, segsIn = 0): number {
     // The window's attributes object when it holds the series (shared), else the event's.
     const attrs = row >= 0 && row !== this.overflowRow ? this.rowAttrs[row]! : this.attrsOf(ev);
     const t = this.connections;
     const slot = t.insert(id, k, attrs, this.onEvicted);
-    const o = slot * 8;
+    const o = slot * STRIDE;
     const d = t.data;
     if (row >= 0) {
       d[o + ROW] = row;
@@ -273,6 +290,8 @@ export class Aggregator {
     d[o + SENT] = sent;
     d[o + RECEIVED] = received;
     d[o + RETRANS] = retrans;
+    d[o + SEGS_OUT] = segsOut;
+    d[o + SEGS_IN] = segsIn;
     return slot;
   }
 
@@ -281,7 +300,7 @@ export class Aggregator {
     const t = this.counters;
     const o = row * COLUMNS;
     const d = this.connections.data;
-    const c = slot * 8;
+    const c = slot * STRIDE;
     const sent = ev.bytesSent;
     if (sent > d[c + SENT]!) {
       t[o + TRANSMIT] += sent - d[c + SENT]!;
@@ -297,6 +316,44 @@ export class Aggregator {
       t[o + RETRANSMITS] += retrans - d[c + RETRANS]!;
       d[c + RETRANS] = retrans;
     }
+    const segsOut = ev.segmentsOut;
+    if (segsOut > d[c + SEGS_OUT]!) {
+      t[o + SEGMENTS_OUT] += segsOut - d[c + SEGS_OUT]!;
+      d[c + SEGS_OUT] = segsOut;
+    }
+    const segsIn = ev.segmentsIn;
+    if (segsIn > d[c + SEGS_IN]!) {
+      t[o + SEGMENTS_IN] += segsIn - d[c + SEGS_IN]!;
+      d[c + SEGS_IN] = segsIn;
+    }
+  }
+
+  /**
+   * A tracked connection whose late key attributes (its protocol, learnt from its first
+   * bytes) changed since its series was chosen moves to its new series: it leaves the old
+   * one's active count for the new one's. What it counts from then on goes there.
+   */
+  private rekey(slot: number, ev: TcpEvent): void {
+    if (this.lateKeys.length === 0) return;
+    const t = this.connections;
+    const tracked = t.attrs[slot]!;
+    let changed = false;
+    for (const k of this.lateKeys) if (tracked[k] !== eventAttribute(ev, k)) changed = true;
+    if (!changed) return;
+    const o = slot * STRIDE;
+    const open = t.data[o + OPEN] === 1;
+    if (open) this.counters[this.seriesOf(slot, ev) * COLUMNS + ACTIVE]--;
+    const attrs: Attributes = {};
+    let key = '';
+    for (const name of this.keys) {
+      const v = LATE_KEYS.includes(name) ? eventAttribute(ev, name) : tracked[name];
+      key += `${v ?? ''}\u0001`;
+      if (v !== undefined) attrs[name] = v;
+    }
+    t.keys[slot] = key;
+    t.attrs[slot] = attrs;
+    t.data[o + EPOCH] = 0;
+    if (open) this.counters[this.seriesOf(slot, ev) * COLUMNS + ACTIVE]++;
   }
 
   add(batch: EventBatch): void {
@@ -311,8 +368,8 @@ export class Aggregator {
           this.counters[o + OPENED]++;
           let slot = conns.find(ev.socketId);
           if (slot < 0) slot = this.track(ev.socketId, k, row, ev, 0, 0, 0, false);
-          if (conns.data[slot * 8 + OPEN] === 0) {
-            conns.data[slot * 8 + OPEN] = 1;
+          if (conns.data[slot * STRIDE + OPEN] === 0) {
+            conns.data[slot * STRIDE + OPEN] = 1;
             this.counters[o + ACTIVE]++;
           }
           this.progress(slot, ev, row);
@@ -325,7 +382,7 @@ export class Aggregator {
           const row = this.rowOf(ev);
           const k = this.lastKey;
           if (conns.find(ev.socketId) < 0) {
-            this.track(ev.socketId, k, row, ev, ev.bytesSent, ev.bytesReceived, ev.retransmits, true);
+            this.track(ev.socketId, k, row, ev, ev.bytesSent, ev.bytesReceived, ev.retransmits, true, ev.segmentsOut, ev.segmentsIn);
             this.counters[row * COLUMNS + ACTIVE]++;
           }
           break;
@@ -336,10 +393,11 @@ export class Aggregator {
             // Not seen before (evicted, or no snapshot): from now on.
             const row = this.rowOf(ev);
             const k = this.lastKey;
-            this.track(ev.socketId, k, row, ev, ev.bytesSent, ev.bytesReceived, ev.retransmits, true);
+            this.track(ev.socketId, k, row, ev, ev.bytesSent, ev.bytesReceived, ev.retransmits, true, ev.segmentsOut, ev.segmentsIn);
             this.counters[row * COLUMNS + ACTIVE]++;
             break;
           }
+          this.rekey(slot, ev);
           const row = this.seriesOf(slot, ev);
           this.progress(slot, ev, row);
           const srtt = ev.srttUs;
@@ -353,32 +411,37 @@ export class Aggregator {
           if (slot < 0) {
             const k = this.keyOf(ev);
             slot = ev.preexisting
-              ? this.track(ev.socketId, k, -1, ev, ev.bytesSent, ev.bytesReceived, Math.max(0, ev.retransmits - 1), false)
+              ? this.track(ev.socketId, k, -1, ev, ev.bytesSent, ev.bytesReceived, Math.max(0, ev.retransmits - 1), false, ev.segmentsOut, ev.segmentsIn)
               : this.track(ev.socketId, k, -1, ev, 0, 0, 0, false);
           }
+          this.rekey(slot, ev);
           this.progress(slot, ev, this.seriesOf(slot, ev));
           break;
         }
         case 'close': {
           const slot = conns.find(ev.socketId);
+          if (slot >= 0) this.rekey(slot, ev);
           const row = slot >= 0 ? this.seriesOf(slot, ev) : this.series(this.keyOf(ev), undefined, ev);
           const t = this.counters;
           const o = row * COLUMNS;
           t[o + CLOSED]++;
           if (slot >= 0) {
             this.progress(slot, ev, row);
-            if (conns.data[slot * 8 + OPEN] === 1) t[o + ACTIVE]--;
+            if (conns.data[slot * STRIDE + OPEN] === 1) t[o + ACTIVE]--;
             conns.deleteSlot(slot);
           } else {
             // Never seen: its whole life counts now.
             t[o + TRANSMIT] += ev.bytesSent;
             t[o + RECEIVE] += ev.bytesReceived;
             t[o + RETRANSMITS] += ev.retransmits;
+            t[o + SEGMENTS_OUT] += ev.segmentsOut;
+            t[o + SEGMENTS_IN] += ev.segmentsIn;
           }
           const srtt = ev.srttUs;
           if (srtt > 0) this.rtt.record(row, srtt);
           const d = ev.durationNs;
           if (d > 0) this.duration.record(row, d);
+          if (ev.segmentsOut > 0) this.loss.record(row, lossPpm(ev));
           break;
         }
         case 'failed': {
@@ -413,7 +476,7 @@ export class Aggregator {
     const table: SeriesTable = {
       rows,
       counters: this.counters.slice(0, rows * COLUMNS),
-      hists: [this.rtt.column(rows), this.handshake.column(rows), this.duration.column(rows)],
+      hists: [this.rtt.column(rows), this.handshake.column(rows), this.duration.column(rows), this.loss.column(rows)],
       overflowRow: this.overflowRow,
       signature: this.signature,
       failed: (row) => failed.get(row),
@@ -429,6 +492,7 @@ export class Aggregator {
     this.rtt.clear(rows);
     this.handshake.clear(rows);
     this.duration.clear(rows);
+    this.loss.clear(rows);
     this.window = new Map();
     this.rowKeys = [];
     this.rowAttrs = [];

@@ -39,6 +39,8 @@ export const aggregateConfigSchema = z.strictObject({
     rtt: bounds,
     handshake: bounds,
     duration: bounds,
+    /** Loss of closed connections (retransmitted segments per segment sent), from 0 to 1. */
+    loss: bounds,
   }),
   /**
    * auto: computed in the kernel when the receivers, the filters before the aggregate and
@@ -56,7 +58,7 @@ export function defaultAggregateConfig() {
     keys: 'five_tuple',
     max_series: 10000,
     max_connections: 262144,
-    histograms: { rtt: [...DEFAULT_BOUNDS.rtt], handshake: [...DEFAULT_BOUNDS.handshake], duration: [...DEFAULT_BOUNDS.duration] },
+    histograms: { rtt: [...DEFAULT_BOUNDS.rtt], handshake: [...DEFAULT_BOUNDS.handshake], duration: [...DEFAULT_BOUNDS.duration], loss: [...DEFAULT_BOUNDS.loss] },
     pushdown: 'auto',
   };
 }

@@ -1,7 +1,7 @@
 /**
  * The aggregate processor's tracked connections, in one flat table: open addressing with
- * linear probing, keyed by socket id, each slot's state in the same 64-byte row as its
- * key. A lookup lands on the row that holds the state (one cache line), where a Map
+ * linear probing, keyed by socket id, each slot's state in the same 80-byte row as its
+ * key. A lookup lands on the row that holds the state (one or two cache lines), where a Map
  * would go to its entry and then to an object; and nothing is allocated per connection.
  *
  * Deletion shifts the following rows back (no tombstones). The oldest connection is
@@ -20,7 +20,9 @@ export const SENT = 4;
 export const RECEIVED = 5;
 export const RETRANS = 6;
 const SEQ = 7;
-const STRIDE = 8;
+export const SEGS_OUT = 8;
+export const SEGS_IN = 9;
+export const STRIDE = 10;
 const EMPTY = -1;
 const MIN_SLOTS = 1024;
 const TWO_32 = 4294967296;
@@ -31,7 +33,7 @@ function hashId(id: number): number {
 }
 
 export class ConnectionTable<K, A> {
-  /** The rows: key, then the state columns above. Read and write them with `slot * 8 + column`. */
+  /** The rows: key, then the state columns above. Read and write them with `slot * STRIDE + column`. */
   data: Float64Array;
   /** Per slot: what the caller keeps beside the numbers (moved with its row). */
   keys: (K | undefined)[];
@@ -93,6 +95,8 @@ export class ConnectionTable<K, A> {
     d[o + SENT] = 0;
     d[o + RECEIVED] = 0;
     d[o + RETRANS] = 0;
+    d[o + SEGS_OUT] = 0;
+    d[o + SEGS_IN] = 0;
     const seq = this.seq++;
     d[o + SEQ] = seq;
     this.keys[i] = key;

@@ -13,8 +13,8 @@ import { TCP_METRICS } from '../../semconv/metrics.js';
 export const OVERFLOW_KEY = '\u0000overflow';
 export const OVERFLOW_ATTRS: Attributes = { [ATTR.overflow]: true };
 
-/** Units of the histograms' observations: rtt in microseconds, the others in nanoseconds. */
-export const HIST_UNITS = { rtt: 1e6, handshake: 1e9, duration: 1e9 } as const;
+/** Units of the histograms' observations: rtt in microseconds, loss in parts per million, the others in nanoseconds. */
+export const HIST_UNITS = { rtt: 1e6, handshake: 1e9, duration: 1e9, loss: 1e6 } as const;
 
 /**
  * Integer thresholds of bucket bounds given in seconds: an observation n (an integer of
@@ -106,6 +106,8 @@ export function tablePoints(t: SeriesTable): MetricPoint[] {
     if (c[o + COLUMN.retransmits]) sum(M.retransmits.name, a, c[o + COLUMN.retransmits]!);
     if (c[o + COLUMN.resetsSent]) sum(M.resets.name, { ...a, [ATTR.resetDirection]: 'sent' }, c[o + COLUMN.resetsSent]!, '\u0000sent');
     if (c[o + COLUMN.resetsReceived]) sum(M.resets.name, { ...a, [ATTR.resetDirection]: 'received' }, c[o + COLUMN.resetsReceived]!, '\u0000received');
+    if (c[o + COLUMN.segmentsOut]) sum(M.segments.name, { ...a, [ATTR.networkIoDirection]: 'transmit' }, c[o + COLUMN.segmentsOut]!, '\u0000tx');
+    if (c[o + COLUMN.segmentsIn]) sum(M.segments.name, { ...a, [ATTR.networkIoDirection]: 'receive' }, c[o + COLUMN.segmentsIn]!, '\u0000rx');
     for (const h of t.hists) {
       const d = h.data;
       const ho = row * h.stride;

@@ -11,31 +11,34 @@ import type { KernelAggregateSpec, KernelFilter } from '../../core/pushdown.js';
 import { ATTR } from '../../semconv/attributes.js';
 import { TCP_METRICS } from '../../semconv/metrics.js';
 import { HIST_UNITS, OVERFLOW_ATTRS, OVERFLOW_KEY, integerBounds } from '../../processors/aggregate/window.js';
-import { formatIPv4, formatIPv6 } from './record.js';
+import { PROTOCOL_BY_CODE, formatIPv4, formatIPv6 } from './record.js';
 
 /** Limits of the kernel side (bpf/tcpotel.h). */
 export const KERNEL_LIMITS = { slots: 4, bounds: 24, conds: 4, portRanges: 8, consumers: 4 } as const;
 
 /** enum tcpotel_key_field */
-const K = { FAMILY: 1, ROLE: 2, PID: 4, COMM: 8, CGROUP: 16, NETNS: 32 } as const;
+const K = { FAMILY: 1, ROLE: 2, PID: 4, COMM: 8, CGROUP: 16, NETNS: 32, PROTO: 64, NAME: 128 } as const;
 /** enum tcpotel_endpoint_src */
 const SRC = { NONE: 0, LOCAL: 1, REMOTE: 2, CLIENT: 3, SERVER: 4 } as const;
 type Src = (typeof SRC)[keyof typeof SRC];
 
 /** struct tcpotel_agg_key */
 export const AGG_KEY = {
-  size: 80,
+  /** With the name (keyed on tls.server.name); without it, the key stops at `name`. */
+  size: 144,
   gen: 0,
   overflow: 1,
   family: 2,
   role: 3,
   errcode: 4,
   port: [6, 8],
+  proto: 10,
   pid: 12,
   netns: 16,
   cgroup: 24,
   addr: [32, 48],
   comm: 64,
+  name: 80,
 } as const;
 
 const ADDRESS_SRC: Record<string, Src> = {
@@ -57,6 +60,8 @@ const FIELD_BITS: Record<string, number> = {
   [ATTR.processExecutableName]: K.COMM,
   [ATTR.cgroupId]: K.CGROUP,
   [ATTR.netns]: K.NETNS,
+  [ATTR.networkProtocolName]: K.PROTO,
+  [ATTR.tlsServerName]: K.NAME,
 };
 
 /** Attribute names the kernel can key on. */
@@ -103,6 +108,15 @@ const FIELD_READERS: Record<string, Reader> = {
   },
   [ATTR.cgroupId]: (b, off) => b.readUInt32LE(off + AGG_KEY.cgroup) + b.readUInt32LE(off + AGG_KEY.cgroup + 4) * 4294967296 || undefined,
   [ATTR.netns]: (b, off) => b.readUInt32LE(off + AGG_KEY.netns) || undefined,
+  [ATTR.networkProtocolName]: (b, off) => PROTOCOL_BY_CODE[b[off + AGG_KEY.proto]!],
+  // The name of a TLS connection (its SNI): the kernel keeps a Host header there for HTTP.
+  [ATTR.tlsServerName]: (b, off) => {
+    if (PROTOCOL_BY_CODE[b[off + AGG_KEY.proto]!] !== 'tls') return undefined;
+    let end = off + AGG_KEY.name;
+    const max = end + 64;
+    while (end < max && b[end] !== 0) end++;
+    return end === off + AGG_KEY.name ? undefined : b.toString('latin1', off + AGG_KEY.name, end);
+  },
 };
 
 /** The kernel layout of a key set, or why the kernel cannot key on it. */
@@ -169,10 +183,12 @@ export function nativeAggregate(spec: KernelAggregateSpec, layout: KeyLayout) {
   const h = spec.histograms;
   return {
     key: layout.key,
+    // The key stops before the name unless it keys on it (hashing 64 bytes less).
+    nameKeyed: (layout.key & K.NAME) !== 0,
     addr: layout.addr,
     port: layout.port,
     maxSeries: spec.maxSeries,
-    bounds: [integerBounds(h.rtt, HIST_UNITS.rtt), integerBounds(h.handshake, HIST_UNITS.handshake), integerBounds(h.duration, HIST_UNITS.duration)],
+    bounds: [integerBounds(h.rtt, HIST_UNITS.rtt), integerBounds(h.handshake, HIST_UNITS.handshake), integerBounds(h.duration, HIST_UNITS.duration), integerBounds(h.loss, HIST_UNITS.loss)],
     filter: nativeFilter(spec.filter),
     // Few series: a map per CPU, no contention. As many series as connections: one map
     // (per-CPU copies of every row would cost memory times the CPUs).
@@ -200,7 +216,7 @@ const OVERFLOW_ROW_ATTRS = OVERFLOW_ATTRS;
 export function kernelTable(w: NativeWindow, spec: KernelAggregateSpec, layout: KeyLayout, signature: string): SeriesTable {
   const { keys, rows } = w;
   const size = w.keySize;
-  if (size !== AGG_KEY.size) throw new Error(`kernel aggregate keys are ${size} bytes, the decoder expects ${AGG_KEY.size}`);
+  if (size !== AGG_KEY.size && size !== AGG_KEY.name) throw new Error(`kernel aggregate keys are ${size} bytes, the decoder expects ${AGG_KEY.size} or ${AGG_KEY.name}`);
   let overflowRow = -1;
   for (let r = 0; r < rows; r++) if (keys[r * size + AGG_KEY.overflow] === 1) overflowRow = r;
   const attrs: (Attributes | undefined)[] = new Array(rows);
@@ -246,7 +262,12 @@ export function kernelTable(w: NativeWindow, spec: KernelAggregateSpec, layout: 
   return {
     rows,
     counters: w.counters,
-    hists: [column(M.rtt.name, h.rtt, HIST_UNITS.rtt, w.hists[0]!), column(M.handshake.name, h.handshake, HIST_UNITS.handshake, w.hists[1]!), column(M.duration.name, h.duration, HIST_UNITS.duration, w.hists[2]!)],
+    hists: [
+      column(M.rtt.name, h.rtt, HIST_UNITS.rtt, w.hists[0]!),
+      column(M.handshake.name, h.handshake, HIST_UNITS.handshake, w.hists[1]!),
+      column(M.duration.name, h.duration, HIST_UNITS.duration, w.hists[2]!),
+      column(M.loss.name, h.loss, HIST_UNITS.loss, w.hists[3]!),
+    ],
     overflowRow,
     signature,
     failed: (row) => failed?.get(row),
@@ -258,14 +279,14 @@ export function kernelTable(w: NativeWindow, spec: KernelAggregateSpec, layout: 
       if (rowKeys[row] === undefined) build(row);
       return rowKeys[row]!;
     },
-    hash: (row) => keyHash(keys, row * size),
+    hash: (row) => keyHash(keys, row * size, size),
   };
 }
 
 /** murmur3-style mix of a key's words, its generation byte left out. */
-function keyHash(b: Buffer, off: number): number {
+function keyHash(b: Buffer, off: number, size: number): number {
   let h = 0x9747b28c;
-  for (let i = 0; i < AGG_KEY.size; i += 4) {
+  for (let i = 0; i < size; i += 4) {
     let w = b.readUInt32LE(off + i);
     if (i === 0) w &= 0xffffff00;
     w = Math.imul(w, 0xcc9e2d51);
@@ -287,7 +308,7 @@ export function emptyTable(spec: KernelAggregateSpec, signature: string): Series
   return {
     rows: 0,
     counters: new Float64Array(0),
-    hists: [column(M.rtt.name, h.rtt, HIST_UNITS.rtt), column(M.handshake.name, h.handshake, HIST_UNITS.handshake), column(M.duration.name, h.duration, HIST_UNITS.duration)],
+    hists: [column(M.rtt.name, h.rtt, HIST_UNITS.rtt), column(M.handshake.name, h.handshake, HIST_UNITS.handshake), column(M.duration.name, h.duration, HIST_UNITS.duration), column(M.loss.name, h.loss, HIST_UNITS.loss)],
     overflowRow: -1,
     signature,
     failed: () => undefined,

@@ -2,14 +2,14 @@
  * Decoder of `struct tcpotel_event` (bpf/tcpotel.h), the packed records the kernel writes.
  * The layout test compares these offsets with what the C compiler produced.
  */
-import type { AttributeValue, Direction, EventKind, ResetDirection, TcpEvent, TcpState } from '../../core/events.js';
-import { EVENT_KINDS, TCP_STATES, copyEvent, tcpStateName } from '../../core/events.js';
+import type { AttributeValue, Direction, EventKind, ProtocolName, ResetDirection, TcpEvent, TcpState } from '../../core/events.js';
+import { EVENT_KINDS, HTTP_METHODS, PROTOCOL_NAMES, TCP_STATES, copyEvent, tcpStateName } from '../../core/events.js';
 import { parseIPv6 } from '../../core/address.js';
 import { rawEndpointHash, type RawEndpoints, type RawTuple } from '../../core/hash.js';
 
 export { parseIPv6 };
 
-export const RECORD_SIZE = 152;
+export const RECORD_SIZE = 224;
 
 export const OFFSETS = {
   ts_ns: 0,
@@ -38,7 +38,14 @@ export const OFFSETS = {
   flags: 132,
   error: 134,
   comm: 136,
+  lost: 152,
+  proto: 156,
+  http_method: 157,
+  tls_version: 158,
+  name: 160,
 } as const;
+
+const NAME_LEN = 64;
 
 /** enum tcpotel_kind: index = kernel value (EVENT_KINDS is in the kernel's order, from 1). */
 export const KIND_BY_CODE: readonly (EventKind | undefined)[] = [undefined, ...EVENT_KINDS];
@@ -53,7 +60,18 @@ export const FLAG = {
   OWNER: 1 << 5,
   UNTRACKED: 1 << 6,
   NO_SOCKET: 1 << 7,
+  DETECT: 1 << 8,
 } as const;
+
+/** enum tcpotel_protocol: index = kernel value (1 = unknown; 0 = nothing seen yet). */
+export const PROTOCOL_BY_CODE: readonly (ProtocolName | undefined)[] = [undefined, ...PROTOCOL_NAMES];
+
+/** "1.0".."1.3" from a TLS record version (0x0301..0x0304); "3.0" for SSL 3.0. */
+export function tlsVersionName(v: number): string | undefined {
+  if (v === 0x0300) return '3.0';
+  if (v >= 0x0301 && v <= 0x0304) return `1.${v - 0x0301}`;
+  return undefined;
+}
 
 export const ITER_MODE = { SNAPSHOT: 1, SAMPLE: 2 } as const;
 
@@ -327,6 +345,36 @@ class RecordEvent implements TcpEvent, RawEndpoints, RawTuple {
   get preexisting(): boolean {
     return (this.flags & FLAG.PREEXISTING) !== 0;
   }
+  get lost(): number {
+    return this.c.w[this.b + W.lost]!;
+  }
+  /** Unknown until the first bytes say something; undefined when detection is off. */
+  get protocol(): ProtocolName | undefined {
+    if (!(this.flags & FLAG.DETECT)) return undefined;
+    return PROTOCOL_BY_CODE[this.c.b[this.off + OFFSETS.proto]!] ?? 'unknown';
+  }
+  private protoIs(name: ProtocolName): boolean {
+    return (this.flags & FLAG.DETECT) !== 0 && PROTOCOL_BY_CODE[this.c.b[this.off + OFFSETS.proto]!] === name;
+  }
+  private detectedName(): string | undefined {
+    const { b } = this.c;
+    const start = this.off + OFFSETS.name;
+    let end = start;
+    while (end < start + NAME_LEN && b[end] !== 0) end++;
+    return end === start ? undefined : b.toString('latin1', start, end);
+  }
+  get tlsServerName(): string | undefined {
+    return this.protoIs('tls') ? this.detectedName() : undefined;
+  }
+  get tlsVersion(): string | undefined {
+    return this.protoIs('tls') ? tlsVersionName(this.c.h[this.hb + H.tls_version]!) : undefined;
+  }
+  get httpMethod(): string | undefined {
+    return this.protoIs('http') ? HTTP_METHODS[this.c.b[this.off + OFFSETS.http_method]! - 1] : undefined;
+  }
+  get httpHost(): string | undefined {
+    return this.protoIs('http') ? this.detectedName() : undefined;
+  }
   get resetSent(): boolean {
     return (this.flags & FLAG.RST_SENT) !== 0;
   }
@@ -420,6 +468,16 @@ export function encodeRecord(ev: TcpEvent, buf: Buffer, off: number): void {
   buf.writeUInt16LE(ev.flags, off + OFFSETS.flags);
   buf.writeUInt16LE(ev.errno, off + OFFSETS.error);
   buf.write(ev.comm.slice(0, 15), off + OFFSETS.comm, 'latin1');
+  buf.writeUInt32LE(ev.lost, off + OFFSETS.lost);
+  if (ev.protocol !== undefined) {
+    buf.writeUInt16LE(ev.flags | FLAG.DETECT, off + OFFSETS.flags);
+    buf[off + OFFSETS.proto] = ev.protocol === 'unknown' ? 1 : Math.max(0, PROTOCOL_BY_CODE.indexOf(ev.protocol));
+    if (ev.httpMethod) buf[off + OFFSETS.http_method] = HTTP_METHODS.indexOf(ev.httpMethod as (typeof HTTP_METHODS)[number]) + 1;
+    const v = ev.tlsVersion;
+    if (v) buf.writeUInt16LE(v === '3.0' ? 0x0300 : 0x0301 + Number(v.slice(2)), off + OFFSETS.tls_version);
+    const name = ev.tlsServerName ?? ev.httpHost;
+    if (name) buf.write(name.slice(0, NAME_LEN - 1), off + OFFSETS.name, 'latin1');
+  }
 }
 
 function stateNumber(s: TcpEvent['oldState']): number {

@@ -413,6 +413,8 @@ export class ConnectionTable {
       resetSent: false,
       resetReceived: false,
       flags,
+      // sock_diag's tcp_info has no count of the segments deemed lost over the life.
+      lost: 0,
     };
   }
 }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConnectionTable, SENT } from '../../../src/processors/aggregate/connections.js';
+import { ConnectionTable, SENT, STRIDE } from '../../../src/processors/aggregate/connections.js';
 import { mulberry32 } from '../../../src/core/hash.js';
 
 test('connection table: random inserts, lookups and deletes agree with a Map, across growth', () => {
@@ -15,7 +15,7 @@ test('connection table: random inserts, lookups and deletes agree with a Map, ac
     if (op < 0.5) {
       if (!model.has(id)) {
         const slot = table.insert(id, `k${id}`, id, () => assert.fail('no eviction below the limit'));
-        table.data[slot * 8 + SENT] = id % 1000;
+        table.data[slot * STRIDE + SENT] = id % 1000;
         model.set(id, id % 1000);
       }
     } else if (op < 0.8) {
@@ -24,7 +24,7 @@ test('connection table: random inserts, lookups and deletes agree with a Map, ac
       const slot = table.find(id);
       assert.equal(slot >= 0, model.has(id), `find ${id}`);
       if (slot >= 0) {
-        assert.equal(table.data[slot * 8 + SENT], model.get(id));
+        assert.equal(table.data[slot * STRIDE + SENT], model.get(id));
         assert.equal(table.keys[slot], `k${id}`);
         assert.equal(table.attrs[slot], id);
       }
@@ -34,7 +34,7 @@ test('connection table: random inserts, lookups and deletes agree with a Map, ac
   for (const [id, sent] of model) {
     const slot = table.find(id);
     assert.ok(slot >= 0);
-    assert.equal(table.data[slot * 8 + SENT], sent);
+    assert.equal(table.data[slot * STRIDE + SENT], sent);
   }
 });
 

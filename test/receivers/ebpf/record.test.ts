@@ -64,7 +64,20 @@ const sample: TcpEvent = {
   resetSent: false,
   resetReceived: true,
   flags: 2 | 16 | 32,
+  lost: 3,
 };
+
+test('protocol fields: the name, method and TLS version decode as encoded; detection off leaves them out', () => {
+  const buf = Buffer.alloc(RECORD_SIZE * 3);
+  encodeRecord({ ...sample, protocol: 'tls', tlsServerName: 'db.example.test', tlsVersion: '1.0' }, buf, 0);
+  encodeRecord({ ...sample, protocol: 'http', httpMethod: 'POST', httpHost: 'api.example.test:8443' }, buf, RECORD_SIZE);
+  encodeRecord(sample, buf, 2 * RECORD_SIZE);
+  const [tls, http, off] = decodeRecords(buf).events.map((e) => JSON.parse(JSON.stringify(e)));
+  assert.deepEqual([tls.protocol, tls.tlsServerName, tls.tlsVersion, tls.httpHost], ['tls', 'db.example.test', '1.0', undefined]);
+  assert.deepEqual([http.protocol, http.httpMethod, http.httpHost, http.tlsServerName], ['http', 'POST', 'api.example.test:8443', undefined]);
+  assert.equal(off.protocol, undefined);
+  assert.equal(off.lost, 3);
+});
 
 test('records decode exactly what was encoded, u64 values above 2^32 included', () => {
   const buf = Buffer.alloc(RECORD_SIZE * 2 + 5);
