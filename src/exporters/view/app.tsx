@@ -6,7 +6,7 @@
  *   p          pause / resume the display (data keeps being collected)
  *   /          type a filter (a substring of address:port, pid, command); Enter keeps it
  *   Esc        clear the filter
- *   s          next sort; b bytes, r rate, a age (also d, for duration)
+ *   s          next sort; b bytes, r rate, a age (also d, for duration), l loss
  *
  * It draws on the terminal's alternate screen, as top does, and prints the final summary
  * line on the normal screen when it stops.
@@ -93,6 +93,8 @@ export function handleKey(state: UiState, input: string, key: KeyInfo): KeyActio
     case 'a':
     case 'd':
       return { type: 'state', state: { ...state, sort: 'age' } };
+    case 'l':
+      return { type: 'state', state: { ...state, sort: 'loss' } };
     default:
       return { type: 'none' };
   }

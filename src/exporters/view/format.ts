@@ -187,6 +187,7 @@ function columns(width: number, rows: ConnectionRow[]): Column[] {
     { name: 'TX/s', width: 8, align: 'right', drop: 3, value: (r) => humanBytes(r.txRate) },
     { name: 'RX/s', width: 8, align: 'right', drop: 3, value: (r) => humanBytes(r.rxRate) },
     { name: 'RETR', width: 4, align: 'right', drop: 6, value: (r) => String(r.retransmits) },
+    { name: 'LOSS', width: 6, align: 'right', drop: 6, value: (r) => (r.loss === undefined ? '-' : `${(r.loss * 100).toFixed(r.loss > 0 && r.loss < 0.001 ? 3 : 1)}%`) },
     { name: 'AGE', width: 6, align: 'right', drop: 5, value: (r) => humanDuration(r.ageMs) },
   ] as Column[];
   const flex = cols.filter((c) => c.width === 0);
@@ -203,7 +204,7 @@ function columns(width: number, rows: ConnectionRow[]): Column[] {
 }
 
 function sortLabel(s: SortKey): string {
-  return s === 'bytes' ? 'bytes' : s === 'rate' ? 'rate' : 'age';
+  return s;
 }
 
 function recentLine(e: RecentEvent): Line {
@@ -330,8 +331,8 @@ export function layoutScreen(snap: ViewSnapshot, ui: ScreenState): Line[] {
         { text: ' clear filter  ', dim: true },
         { text: 's', bold: true },
         { text: ' next sort  ', dim: true },
-        { text: 'b r a', bold: true },
-        { text: ' sort by bytes, rate, age', dim: true },
+        { text: 'b r a l', bold: true },
+        { text: ' sort by bytes, rate, age, loss', dim: true },
       ];
   const maxBody = Math.max(1, ui.height - 2);
   const body = lines.slice(0, maxBody);
@@ -339,5 +340,5 @@ export function layoutScreen(snap: ViewSnapshot, ui: ScreenState): Line[] {
 }
 
 function sortColumn(s: SortKey): string {
-  return s === 'bytes' ? 'SENT' : s === 'rate' ? 'TX/s' : 'AGE';
+  return s === 'bytes' ? 'SENT' : s === 'rate' ? 'TX/s' : s === 'loss' ? 'LOSS' : 'AGE';
 }

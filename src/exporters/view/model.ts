@@ -22,8 +22,8 @@ import { COLUMN, COLUMNS } from '../../core/metrics.js';
 import { ATTR } from '../../semconv/attributes.js';
 import { TCP_METRICS } from '../../semconv/metrics.js';
 
-export type SortKey = 'bytes' | 'rate' | 'age';
-export const SORT_KEYS: readonly SortKey[] = ['bytes', 'rate', 'age'];
+export type SortKey = 'bytes' | 'rate' | 'age' | 'loss';
+export const SORT_KEYS: readonly SortKey[] = ['bytes', 'rate', 'age', 'loss'];
 
 /** Counters summed over some span: since start, or one period. */
 export interface Counts {
@@ -87,6 +87,9 @@ export interface ConnectionRow {
   txRate: number;
   rxRate: number;
   retransmits: number;
+  /** Segments sent, and the loss: retransmitted segments per segment sent (undefined without segments). */
+  segmentsOut: number;
+  loss: number | undefined;
   resets: number;
   failed: number;
   /** Open: since first seen; closed: its lifetime (from tcp.connection.duration when known). */
@@ -201,6 +204,7 @@ interface Entry {
   tx: number;
   rx: number;
   retransmits: number;
+  segmentsOut: number;
   resets: number;
   firstSeenMs: number;
   lastSeenMs: number;
@@ -353,6 +357,7 @@ export class ViewModel {
       tx: 0,
       rx: 0,
       retransmits: 0,
+      segmentsOut: 0,
       resets: 0,
       firstSeenMs: startMs,
       lastSeenMs: startMs,
@@ -436,6 +441,10 @@ export class ViewModel {
         e = this.entry(p.attributes, startMs);
         e.active += v;
         this.active += v;
+      } else if (p.name === M.segments.name) {
+        if (p.attributes[ATTR.networkIoDirection] !== 'transmit') continue;
+        e = this.entry(p.attributes, startMs);
+        e.segmentsOut += v;
       } else if (p.name === M.io.name) {
         e = this.entry(p.attributes, startMs);
         this.roll(e);
@@ -515,6 +524,7 @@ export class ViewModel {
       e.closed += closed;
       e.failed += failed;
       e.retransmits += retransmits;
+      e.segmentsOut += c[o + COLUMN.segmentsOut]!;
       e.resets += resets;
       e.active += active;
       this.roll(e);
@@ -635,6 +645,8 @@ export class ViewModel {
       txRate: b.tx / seconds,
       rxRate: b.rx / seconds,
       retransmits: e.retransmits,
+      segmentsOut: e.segmentsOut,
+      loss: e.segmentsOut > 0 ? e.retransmits / e.segmentsOut : undefined,
       resets: e.resets,
       failed: e.failed,
       ageMs: Math.max(0, ageMs),
@@ -652,6 +664,7 @@ export class ViewModel {
       bytes: (a, b) => bytes(a, b) || b.txRate + b.rxRate - (a.txRate + a.rxRate) || byKey(a, b),
       rate: (a, b) => b.txRate + b.rxRate - (a.txRate + a.rxRate) || bytes(a, b) || byKey(a, b),
       age: (a, b) => b.ageMs - a.ageMs || bytes(a, b) || byKey(a, b),
+      loss: (a, b) => (b.loss ?? -1) - (a.loss ?? -1) || b.retransmits - a.retransmits || bytes(a, b) || byKey(a, b),
     };
     return rows.sort(cmp[sort]);
   }

@@ -85,7 +85,9 @@ const S0: UiState = { sort: 'bytes', filter: '', editing: false, paused: false }
 test('keys: sort, pause, filter typed (also several characters in one read), Esc, Enter, Backspace, q and Ctrl+C', () => {
   const st = (a: ReturnType<typeof handleInput>) => (a.type === 'state' ? a.state : undefined);
   assert.equal(st(handleInput(S0, 's', {}))!.sort, 'rate');
-  assert.equal(st(handleInput({ ...S0, sort: 'age' }, 's', {}))!.sort, 'bytes');
+  assert.equal(st(handleInput({ ...S0, sort: 'age' }, 's', {}))!.sort, 'loss');
+  assert.equal(st(handleInput({ ...S0, sort: 'loss' }, 's', {}))!.sort, 'bytes');
+  assert.equal(st(handleInput(S0, 'l', {}))!.sort, 'loss');
   assert.equal(st(handleInput(S0, 'r', {}))!.sort, 'rate');
   assert.equal(st(handleInput(S0, 'a', {}))!.sort, 'age');
   assert.equal(st(handleInput(S0, 'd', {}))!.sort, 'age');
@@ -132,6 +134,18 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // eslint-disable-next-line no-control-regex
 const plain = (s: string) => s.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '');
 
+/** The last screen painted, once it satisfies `ok` (Ink paints on its own schedule: a busy machine is slower). */
+async function screenWhen(frames: () => string, ok: (screen: string) => boolean, what: string): Promise<string> {
+  const until = Date.now() + 10_000;
+  for (;;) {
+    const all = plain(frames());
+    const last = all.slice(all.lastIndexOf('tcpotel'));
+    if (ok(all) || ok(last)) return all;
+    if (Date.now() > until) throw new Error(`screen never showed ${what}:\n${last}`);
+    await sleep(20);
+  }
+}
+
 test('the Ink app: paints the model, filters on "/" typing, sorts, pauses, and q asks the process to stop', async () => {
   const hub = new ViewHub('view/ink', config({ mode: 'tty', top: 5 }), { write: () => undefined });
   const points = [];
@@ -145,31 +159,27 @@ test('the Ink app: paints the model, filters on "/" typing, sorts, pauses, and q
   const term = fakeTerminal();
   const app = render(createElement(ViewApp, { hub }), { stdout: term.stdout, stdin: term.stdin, exitOnCtrlC: false, patchConsole: false, debug: true });
   try {
-    await sleep(50);
-    let screen = plain(term.frames());
+    let screen = await screenWhen(term.frames, (x) => /107 psql/.test(x), 'the table');
     assert.match(screen, /Totals +connections 8 +active 8/);
     assert.match(screen, /107 psql +127\.0\.0\.1:41007/);
 
     term.clear();
     term.stdin.write('/:8080');
-    await sleep(50);
-    screen = plain(term.frames());
+    screen = await screenWhen(term.frames, (x) => /Filter +":8080"/.test(x), 'the filter');
     assert.match(screen, /filter: ":8080"/);
     assert.match(screen, /Filter +":8080" +connections 3 +open 3 +sent 6000 B/);
     assert.doesNotMatch(screen.slice(screen.lastIndexOf('tcpotel')), /psql/);
 
     term.stdin.write('\r');
     term.stdin.write('a');
-    await sleep(50);
-    screen = plain(term.frames());
-    assert.match(screen.slice(screen.lastIndexOf('tcpotel')), /sort: age +filter: ":8080"/);
+    await screenWhen(term.frames, (x) => /sort: age +filter: ":8080"/.test(x.slice(x.lastIndexOf('tcpotel'))), 'sort: age');
 
     term.stdin.write('p');
-    await sleep(50);
-    assert.match(plain(term.frames()).slice(plain(term.frames()).lastIndexOf('tcpotel')), /PAUSED/);
+    await screenWhen(term.frames, (x) => /PAUSED/.test(x.slice(x.lastIndexOf('tcpotel'))), 'PAUSED');
 
     term.stdin.write('q');
-    await sleep(50);
+    const until = Date.now() + 10_000;
+    while (quits === 0 && Date.now() < until) await sleep(20);
     assert.equal(quits, 1);
   } finally {
     setViewQuitHandler(prev);
