@@ -77,6 +77,29 @@ int probe_sockops(struct bpf_sock_ops *skops)
 	return 1;
 }
 
+/* Protocol detection reads the first payload bytes of each socket here (and keeps what it
+ * found in socket storage). Always passes the packet. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u64);
+} probe_storage SEC(".maps");
+
+SEC("cgroup_skb/egress")
+int probe_cgroup_skb(struct __sk_buff *skb)
+{
+	struct bpf_sock *sk = skb->sk;
+	__u8 first;
+
+	if (sk)
+		sk = bpf_sk_fullsock(sk);
+	if (sk)
+		bpf_sk_storage_get(&probe_storage, sk, 0, 0);
+	bpf_skb_load_bytes(skb, 0, &first, 1);
+	return 1;
+}
+
 SEC("kprobe/tcp_v4_connect")
 int BPF_KPROBE(probe_kprobe)
 {

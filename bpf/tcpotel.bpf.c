@@ -34,6 +34,8 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#define TCPOTEL_LOAD(ctx, off, dst, len) bpf_skb_load_bytes(ctx, off, dst, len)
+#include "protocol.h"
 #include "tcpotel.h"
 #include "compat.h"
 
@@ -150,11 +152,17 @@ AGG_MAP(agg3);
 static const struct tcpotel_agg_value agg_zero = {};
 
 /* What each socket's first payload bytes said, written by the cgroup_skb programs. */
+struct proto_state {
+	struct tcpotel_proto_info info;
+	__u8 seen;   /* directions whose first payload was looked at: 1 egress, 2 ingress */
+	__u8 pad[7];
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, struct tcpotel_proto_info);
+	__type(value, struct proto_state);
 } protos SEC(".maps");
 
 /* Keys being built, per CPU, one per nesting level: a program interrupted on its CPU by
@@ -322,9 +330,12 @@ static __always_inline void read_counters(struct conn *c, const struct sock *sk,
 /* What the socket's first bytes said (BTF-typed sockets only: the storage needs one). */
 static __always_inline struct tcpotel_proto_info *proto_of(const struct sock *sk, bool btf)
 {
+	struct proto_state *st;
+
 	if (!detect_protocol || !btf)
 		return NULL;
-	return bpf_sk_storage_get(&protos, (void *)sk, 0, 0);
+	st = bpf_sk_storage_get(&protos, (void *)sk, 0, 0);
+	return st ? &st->info : NULL;
 }
 
 static __always_inline void owner_from_current(struct owner *o)
@@ -1909,4 +1920,92 @@ int iter_tcp(struct bpf_iter__tcp *ctx)
 		agg_apply(ap, pi);
 	}
 	return 0;
+}
+
+/* ---------- what connections carry: their first payload bytes ---------- */
+
+/*
+ * cgroup_skb programs on the cgroup v2 root see every packet of every socket in the tree,
+ * both ways. Each direction's first payload is looked at once (bpf/protocol.h), what it
+ * says kept in the socket's storage; after that a packet costs a storage lookup. Read only:
+ * the programs always pass the packet, unchanged.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tcpotel_scratch);
+} proto_scratch SEC(".maps");
+
+/* The classifier, verified once on its own (with whatever offsets and lengths). */
+__noinline int classify_payload(struct __sk_buff *skb, __u32 off, __u32 len, struct tcpotel_scratch *scratch,
+				struct tcpotel_proto_info *out)
+{
+	if (!skb || !scratch || !out)
+		return 0;
+	return tcpotel_classify(skb, off, len, TCPOTEL_FROM_EITHER, scratch, out);
+}
+
+static __always_inline void inspect(struct __sk_buff *skb, __u8 dir)
+{
+	struct bpf_sock *bsk = skb->sk;
+	struct proto_state *st;
+	struct tcpotel_scratch *scratch;
+	struct tcpotel_proto_info found;
+	__u32 zero = 0, off, len;
+	__u8 b;
+
+	if (!detect_protocol || !bsk)
+		return;
+	bsk = bpf_sk_fullsock(bsk);
+	if (!bsk || bsk->protocol != IPPROTO_TCP)
+		return;
+	st = bpf_sk_storage_get(&protos, bsk, 0, 0);
+	if (st && (st->seen & dir || st->info.proto > TCPOTEL_PROTO_UNKNOWN))
+		return;
+	/* Where the payload starts: the IP header (no IPv6 extension headers), then TCP's. */
+	if (skb->protocol == bpf_htons(0x0800)) {
+		if (bpf_skb_load_bytes(skb, 0, &b, 1))
+			return;
+		off = (b & 0xf) * 4;
+	} else if (skb->protocol == bpf_htons(0x86DD)) {
+		if (bpf_skb_load_bytes(skb, 6, &b, 1) || b != IPPROTO_TCP)
+			return;
+		off = 40;
+	} else {
+		return;
+	}
+	if (bpf_skb_load_bytes(skb, off + 12, &b, 1))
+		return;
+	off += (b >> 4) * 4;
+	if (skb->len <= off)
+		return; /* no payload: SYN, ACK, FIN */
+	len = skb->len - off;
+	scratch = bpf_map_lookup_elem(&proto_scratch, &zero);
+	if (!scratch)
+		return;
+	classify_payload(skb, off, len, scratch, &found);
+	if (!st)
+		st = bpf_sk_storage_get(&protos, bsk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!st)
+		return;
+	st->seen |= dir;
+	if (found.proto > TCPOTEL_PROTO_UNKNOWN)
+		st->info = found;
+	else if (st->info.proto == TCPOTEL_PROTO_NONE)
+		st->info.proto = TCPOTEL_PROTO_UNKNOWN;
+}
+
+SEC("cgroup_skb/egress")
+int cg_egress(struct __sk_buff *skb)
+{
+	inspect(skb, 1);
+	return 1;
+}
+
+SEC("cgroup_skb/ingress")
+int cg_ingress(struct __sk_buff *skb)
+{
+	inspect(skb, 2);
+	return 1;
 }

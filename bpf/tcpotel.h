@@ -7,6 +7,14 @@
 #ifndef TCPOTEL_H
 #define TCPOTEL_H
 
+/* Protocol detection's types (enum tcpotel_protocol, struct tcpotel_proto_info, ...): the
+ * BPF program includes the whole of protocol.h first; everyone else its types. */
+#ifndef TCPOTEL_PROTOCOL_H
+#define TCPOTEL_PROTOCOL_TYPES_ONLY
+#include "protocol.h"
+#undef TCPOTEL_PROTOCOL_TYPES_ONLY
+#endif
+
 #define TCPOTEL_COMM_LEN 16
 #define TCPOTEL_MAX_PORTS 16
 #define TCPOTEL_TCP_STATES 16 /* TCP_ESTABLISHED(1) .. TCP_NEW_SYN_RECV(12), padded */
@@ -19,26 +27,7 @@
 #define TCPOTEL_CONDS 4          /* conditions of one in-kernel filter */
 #define TCPOTEL_PORT_RANGES 8    /* port ranges per condition field */
 #define TCPOTEL_CONSUMERS 4      /* record consumers with their own in-kernel filter */
-#define TCPOTEL_NAME_LEN 64      /* TLS server name or HTTP Host kept (longer ones are cut) */
 
-/* What a connection's first payload bytes say (struct tcpotel_proto_info.proto). */
-enum tcpotel_protocol {
-	TCPOTEL_PROTO_NONE = 0, /* nothing seen yet (or detection off) */
-	TCPOTEL_PROTO_UNKNOWN = 1,
-	TCPOTEL_PROTO_HTTP = 2,
-	TCPOTEL_PROTO_HTTP2 = 3,
-	TCPOTEL_PROTO_GRPC = 4,
-	TCPOTEL_PROTO_TLS = 5,
-	TCPOTEL_PROTO_SSH = 6,
-	TCPOTEL_PROTO_POSTGRESQL = 7,
-	TCPOTEL_PROTO_MYSQL = 8,
-	TCPOTEL_PROTO_REDIS = 9,
-	TCPOTEL_PROTO_MONGODB = 10,
-	TCPOTEL_PROTO_DNS = 11,
-	TCPOTEL_PROTO_MQTT = 12,
-	TCPOTEL_PROTO_AMQP = 13,
-	TCPOTEL_PROTO_KAFKA = 14,
-};
 
 enum tcpotel_kind {
 	TCPOTEL_EV_OPEN = 1,       /* connection established: active (connect) or passive (accept) */
@@ -62,33 +51,6 @@ enum tcpotel_flag {
 	TCPOTEL_F_UNTRACKED = 1 << 6,   /* no per-socket state was found (evicted or never seen) */
 	TCPOTEL_F_NO_SOCKET = 1 << 7,   /* reset sent without a socket (closed port) */
 	TCPOTEL_F_DETECT = 1 << 8,      /* protocol detection is on: proto/name fields are meaningful */
-};
-
-/* HTTP request methods (struct tcpotel_proto_info.method). */
-enum tcpotel_http_method {
-	TCPOTEL_HTTP_NONE = 0,
-	TCPOTEL_HTTP_GET,
-	TCPOTEL_HTTP_HEAD,
-	TCPOTEL_HTTP_POST,
-	TCPOTEL_HTTP_PUT,
-	TCPOTEL_HTTP_DELETE,
-	TCPOTEL_HTTP_CONNECT,
-	TCPOTEL_HTTP_OPTIONS,
-	TCPOTEL_HTTP_TRACE,
-	TCPOTEL_HTTP_PATCH,
-	TCPOTEL_HTTP_OTHER,
-};
-
-/* What the first payload bytes of a connection said (per-socket storage). */
-struct tcpotel_proto_info {
-	__u8 proto;       /* enum tcpotel_protocol */
-	__u8 method;      /* enum tcpotel_http_method */
-	__u16 tls_version;
-	__u8 name_len;
-	__u8 flags;
-	__u8 seen;        /* directions whose first payload was looked at (1 egress, 2 ingress) */
-	__u8 pad;
-	char name[TCPOTEL_NAME_LEN];
 };
 
 /* Per-socket aggregate tracking (struct sock_info.agg). */

@@ -390,6 +390,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     skel_->rodata->wakeup_bytes = (uint64_t)num("wakeupBytes", 0);
     skel_->rodata->emit_state_changes = opts.Get("stateChanges").ToBoolean().Value();
     skel_->rodata->detect_protocol = opts.Get("detectProtocol").ToBoolean().Value();
+    if (opts.Get("cgroupPath").IsString()) cgroup_path_ = opts.Get("cgroupPath").ToString().Utf8Value();
     if (opts.Get("ports").IsArray()) {
       Napi::Array ports = opts.Get("ports").As<Napi::Array>();
       uint32_t n = std::min<uint32_t>(ports.Length(), TCPOTEL_MAX_PORTS);
@@ -487,10 +488,21 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     bpf_object__for_each_program(prog, skel_->obj) {
       if (!bpf_program__autoload(prog)) continue;
       errno = 0;
-      bpf_link* link = bpf_program__type(prog) == BPF_PROG_TYPE_TRACING &&
-                               bpf_program__expected_attach_type(prog) == BPF_TRACE_ITER
-                           ? bpf_program__attach_iter(prog, nullptr)
-                           : bpf_program__attach(prog);
+      bpf_link* link;
+      if (bpf_program__type(prog) == BPF_PROG_TYPE_CGROUP_SKB) {
+        // On the cgroup v2 root: every socket of the host, containers' too.
+        int cfd = open(cgroup_path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (cfd < 0) ThrowBpfError(env, "open cgroup " + cgroup_path_, errno);
+        link = bpf_program__attach_cgroup(prog, cfd);
+        int e = errno;
+        close(cfd);
+        errno = e;
+      } else if (bpf_program__type(prog) == BPF_PROG_TYPE_TRACING &&
+                 bpf_program__expected_attach_type(prog) == BPF_TRACE_ITER) {
+        link = bpf_program__attach_iter(prog, nullptr);
+      } else {
+        link = bpf_program__attach(prog);
+      }
       BPF_CHECK_PTR(env, link, std::string("attach ") + bpf_program__name(prog));
       links_.push_back({bpf_program__name(prog), link});
     }
@@ -949,6 +961,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   std::vector<NamedLink> links_;
   Consumer* consumer_ = nullptr;
   uint32_t agg_nbounds_[TCPOTEL_AGG_SLOTS][TCPOTEL_AGG_HISTS] = {};
+  std::string cgroup_path_ = "/sys/fs/cgroup";
 };
 
 // ---------- feature probes ----------
@@ -994,7 +1007,7 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
   if (attach) {
     errno = 0;
     bpf_link* link = nullptr;
-    if (bpf_program__type(target) == BPF_PROG_TYPE_SOCK_OPS) {
+    if (bpf_program__type(target) == BPF_PROG_TYPE_SOCK_OPS || bpf_program__type(target) == BPF_PROG_TYPE_CGROUP_SKB) {
       std::string path = info.Length() > 2 && info[2].IsString() ? info[2].ToString().Utf8Value()
                                                                  : "/sys/fs/cgroup";
       int cfd = open(path.c_str(), O_RDONLY | O_DIRECTORY);

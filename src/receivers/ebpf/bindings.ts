@@ -37,6 +37,9 @@ export interface TracerOptions {
   wakeupBytes: number;
   /** Program name -> load it. Programs not named are not loaded. */
   programs: Record<string, boolean>;
+  /** Protocol detection on: the cgroup_skb programs are attached to this cgroup v2 root. */
+  detectProtocol?: boolean;
+  cgroupPath?: string;
   /** Kinds sent as records (bit 1 << kind; default: all), and the filters of their consumers. */
   recordKinds?: number;
   consumers?: unknown[];

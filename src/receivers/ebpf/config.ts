@@ -11,6 +11,11 @@ export const ebpfConfigSchema = z
     max_sockets: z.number().int().min(1024).max(16_777_216),
     /** Emit every TCP state transition (like tcpstates). */
     state_changes: z.boolean(),
+    /**
+     * Tell each connection's protocol (and TLS server name, HTTP method and Host) from its
+     * first payload bytes, as network.protocol.name on its events and a key for aggregates.
+     */
+    detect_protocol: z.boolean(),
     /** At start, report the connections already open. */
     snapshot: z.boolean(),
     /** Read live counters of open connections this often; 0 turns it off. */
@@ -62,6 +67,7 @@ export function defaultEbpfConfig() {
     ring_buffer_size: '16MiB',
     max_sockets: 131072,
     state_changes: false,
+    detect_protocol: true,
     snapshot: true,
     sample_interval: '10s',
     sample_budget: 0.01,

@@ -42,6 +42,7 @@ export type HookName =
   | 'iter_task_file'
   | 'ringbuf'
   | 'sockops'
+  | 'cgroup_skb'
   | 'kprobe'
   | 'fentry';
 
@@ -54,6 +55,7 @@ const HOOKS: Record<HookName, { probe: string; description: string }> = {
   iter_task_file: { probe: 'probe_iter_task_file', description: 'task file iterator (iter/task_file)' },
   ringbuf: { probe: 'probe_ringbuf', description: 'BPF ring buffer' },
   sockops: { probe: 'probe_sockops', description: 'sock_ops on the cgroup v2 root' },
+  cgroup_skb: { probe: 'probe_cgroup_skb', description: 'cgroup_skb with socket storage on the cgroup v2 root (protocol detection)' },
   kprobe: { probe: 'probe_kprobe', description: 'kprobes' },
   fentry: { probe: 'probe_fentry', description: 'fentry/fexit (BPF trampolines)' },
 };
@@ -93,7 +95,7 @@ export function kernelVersion(rel = release()): { release: string; major: number
   return { release: rel, major, minor, ok };
 }
 
-function cgroup2Root(): string | undefined {
+export function cgroup2Root(): string | undefined {
   try {
     for (const line of readFileSync('/proc/self/mounts', 'utf8').split('\n')) {
       const [, mnt, type] = line.split(' ');
@@ -138,7 +140,7 @@ export function probeFeatures(opts: { mountTracefs?: boolean; hooks?: HookName[]
       r = { ok: false, message: 'needs root, or CAP_BPF and CAP_PERFMON' };
     } else if ((name === 'tracepoint' || name === 'syscall_tracepoint') && !tracefs.ok) {
       r = { ok: false, message: `tracefs is unavailable: ${tracefs.detail}` };
-    } else if (name === 'sockops') {
+    } else if (name === 'sockops' || name === 'cgroup_skb') {
       const root = cgroup2Root();
       r = root ? addon.probe(h.probe, true, root) : { ok: false, message: 'no cgroup v2 mount' };
     } else if (!btf.ok && (name === 'tp_btf' || name === 'iter_tcp' || name === 'iter_task_file' || name === 'fentry')) {
@@ -154,7 +156,9 @@ export function probeFeatures(opts: { mountTracefs?: boolean; hooks?: HookName[]
 export interface ProgramChoice {
   programs: Record<string, boolean>;
   /** How each concern is covered, for logs and `doctor`. */
-  plan: { stateChanges: string; accept: string; connectErrors: string; iterators: string };
+  plan: { stateChanges: string; accept: string; connectErrors: string; iterators: string; protocols: string };
+  /** Protocol detection runs (cgroup_skb programs on this cgroup v2 root). */
+  detectProtocol?: { cgroupPath: string };
   warnings: string[];
 }
 
@@ -171,7 +175,7 @@ export interface HookPreferences {
   connect?: 'auto' | 'tracepoint' | 'none';
 }
 
-export function choosePrograms(report: FeatureReport, opts: { iterators: boolean; prefer?: HookPreferences }): ProgramChoice {
+export function choosePrograms(report: FeatureReport, opts: { iterators: boolean; prefer?: HookPreferences; detectProtocol?: boolean }): ProgramChoice {
   const prefer = opts.prefer ?? {};
   // A preference makes the other twin unavailable; a preferred twin that does not work
   // fails with the usual message.
@@ -263,5 +267,26 @@ export function choosePrograms(report: FeatureReport, opts: { iterators: boolean
       warnings.push(`iter/tcp is unavailable (${hooks.iter_tcp.detail}): no startup snapshot and no live counters`);
     }
   }
-  return { programs, plan: { stateChanges, accept, connectErrors, iterators }, warnings };
+  // Protocol detection: the first payload bytes of each socket, read by cgroup_skb programs
+  // on the cgroup v2 root and kept in socket storage, which the state-change program reads
+  // (BTF-typed sockets only: not the raw_tp twin).
+  let protocols = 'off (detect_protocol: false)';
+  let detectProtocol: ProgramChoice['detectProtocol'];
+  if (opts.detectProtocol) {
+    const root = cgroup2Root();
+    const cg = report.hooks.cgroup_skb;
+    if (!cg || !cg.ok || !root) {
+      protocols = `unavailable: ${cg?.detail ?? 'not probed'}`;
+      warnings.push(`protocol detection is unavailable (${cg?.detail ?? 'cgroup_skb not probed'}): network.protocol.name is left out; set detect_protocol: false to silence this`);
+    } else if (raw) {
+      protocols = 'unavailable: needs tp_btf (the raw_tp twins cannot read socket storage)';
+      warnings.push('protocol detection needs tp_btf programs (raw_tp ones cannot read socket storage): network.protocol.name is left out');
+    } else {
+      protocols = `cgroup_skb ingress and egress on ${root}`;
+      programs.cg_egress = true;
+      programs.cg_ingress = true;
+      detectProtocol = { cgroupPath: root };
+    }
+  }
+  return { programs, plan: { stateChanges, accept, connectErrors, iterators, protocols }, warnings, detectProtocol };
 }

@@ -163,9 +163,9 @@ export class EbpfReceiver implements Receiver, PushdownReceiver {
   fallback?: Receiver;
 
   private async startEbpf(): Promise<void> {
-    const report = probeFeatures({ hooks: ['tp_btf', 'raw_tp', 'syscall_tracepoint', 'iter_tcp', 'iter_task_file', 'ringbuf'] });
+    const report = probeFeatures({ hooks: ['tp_btf', 'raw_tp', 'syscall_tracepoint', 'iter_tcp', 'iter_task_file', 'ringbuf', ...(this.config.detect_protocol ? (['cgroup_skb'] as const) : [])] });
     const iterators = this.config.snapshot || this.config.sample_interval > 0;
-    const choice = choosePrograms(report, { iterators, prefer: this.config.hooks });
+    const choice = choosePrograms(report, { iterators, prefer: this.config.hooks, detectProtocol: this.config.detect_protocol });
     this.choice = choice;
     for (const w of choice.warnings) this.ctx.logger.warn(w);
     const { filter } = this.config;
@@ -179,6 +179,8 @@ export class EbpfReceiver implements Receiver, PushdownReceiver {
       stateChanges: this.config.state_changes,
       wakeupBytes: this.config.wakeup_batch,
       programs: choice.programs,
+      detectProtocol: choice.detectProtocol !== undefined,
+      cgroupPath: choice.detectProtocol?.cgroupPath,
       ...this.planOptions(),
     });
     this.tracer = tracer;

@@ -5,7 +5,7 @@ import { choosePrograms, kernelVersion, type FeatureReport, type HookName } from
 import { SetupError } from '../../../src/core/errors.js';
 
 function report(over: { hooks?: Partial<Record<HookName, boolean>>; canTrace?: boolean; kernel?: string; btf?: boolean } = {}): FeatureReport {
-  const ok: Record<HookName, boolean> = { tp_btf: true, raw_tp: true, tracepoint: true, syscall_tracepoint: true, iter_tcp: true, iter_task_file: true, ringbuf: true, sockops: true, kprobe: false, fentry: false, ...over.hooks };
+  const ok: Record<HookName, boolean> = { tp_btf: true, raw_tp: true, tracepoint: true, syscall_tracepoint: true, iter_tcp: true, iter_task_file: true, ringbuf: true, sockops: true, cgroup_skb: true, kprobe: false, fentry: false, ...over.hooks };
   const hooks = Object.fromEntries(Object.entries(ok).map(([k, v]) => [k, { probe: `probe_${k}`, description: k, ok: v, detail: v ? 'available' : 'load: Operation not permitted' }])) as FeatureReport['hooks'];
   return {
     kernel: kernelVersion(over.kernel ?? '6.18.0'),
