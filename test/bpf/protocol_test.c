@@ -112,7 +112,8 @@ static const char *invariants(const struct tcpotel_proto_info *o, const struct p
 	for (i = 0; i < TCPOTEL_NAME_LEN; i++) {
 		__u8 c = o->name[i];
 
-		if (i < o->name_len && !(tcpotel_is_hostchar(c) || c == ':'))
+		if (i < o->name_len && !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+					 c == '_' || c == ':'))
 			return "a non-hostname byte in name";
 		if (i < o->name_len && c >= 'A' && c <= 'Z')
 			return "an upper-case byte in name";
