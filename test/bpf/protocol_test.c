@@ -12,6 +12,10 @@
  * Each case runs twice with the scratch buffer pre-filled with different garbage: the
  * results must not depend on stale scratch bytes.
  * Prints one line per case and "N passed, M failed"; exits 1 on any failure.
+ *
+ *   ./protocol_test --json test/bpf/testdata a.hex b.hex ...
+ * prints, for each capture, one JSON line with what the classifier says of it (hint
+ * TCPOTEL_FROM_EITHER): what the same header must say in the kernel (test/bpf/protocol.test.ts).
  */
 #include <linux/types.h>
 #include <stdint.h>
@@ -620,8 +624,39 @@ static void fuzz(void)
 	free(b);
 }
 
+static int json(int argc, char **argv)
+{
+	int i, k;
+
+	for (i = 0; i < argc; i++) {
+		char name[256];
+		__u32 len;
+		__u8 *b;
+		struct tcpotel_proto_info o;
+
+		snprintf(name, sizeof(name), "%s", argv[i]);
+		if (strlen(name) > 4 && !strcmp(name + strlen(name) - 4, ".hex"))
+			name[strlen(name) - 4] = 0;
+		b = load_hex(name, &len);
+		if (!b)
+			return 1;
+		classify(b, len, len, TCPOTEL_FROM_EITHER, &o, NULL, 0xa5);
+		printf("{\"file\":\"%s\",\"proto\":%u,\"method\":%u,\"tls_version\":%u,\"flags\":%u,\"name\":\"", name, o.proto,
+		       o.method, o.tls_version, o.flags);
+		for (k = 0; k < o.name_len; k++)
+			putchar(o.name[k]);    /* hostname bytes only: nothing to escape */
+		printf("\",\"payload_len\":%u}\n", len);
+		free(b);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 2 && !strcmp(argv[1], "--json")) {
+		dir = argv[2];
+		return json(argc - 3, argv + 3);
+	}
 	if (argc > 1)
 		dir = argv[1];
 	captures();

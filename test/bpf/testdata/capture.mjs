@@ -282,7 +282,7 @@ const captures = {
     }),
   'amqp-amqplib': () =>
     requireExtra &&
-    clientCapture('amqp-amqplib', "npm amqplib 0.10 connect('amqp://127.0.0.1:<port>') (AMQP 0-9-1 protocol header)", (port) => {
+    clientCapture('amqp-amqplib', "npm amqplib 2.3 connect('amqp://127.0.0.1:<port>') (AMQP 0-9-1 protocol header)", (port) => {
       const amqp = requireExtra('amqplib');
       amqp.connect(`amqp://127.0.0.1:${port}`).catch(() => {});
     }),
