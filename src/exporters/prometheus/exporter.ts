@@ -1,61 +1,37 @@
 /**
  * Prometheus pull endpoint: cumulative metrics in the text exposition format, served on
- * 127.0.0.1 by default. Encoding is the OpenTelemetry Prometheus serializer's.
+ * 127.0.0.1 by default. The exposition is written by ExpositionWriter (writer.ts), which
+ * re-renders only the series that changed since the last scrape, a slice per turn of the
+ * event loop; the result is shared by every response and streamed to each client as fast
+ * as it takes it.
  */
-import { createServer, type Server, type ServerResponse } from 'node:http';
-import { z } from 'zod';
-import { PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
-import type { Batch, Exporter, ExporterContext, ExporterFactory } from '../../core/component.js';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Batch, Exporter, ExporterContext } from '../../core/component.js';
 import { UserFacingError } from '../../core/errors.js';
-import { nowHrTime } from '../../core/metrics.js';
-import { duration } from '../../config/units.js';
+import { nowHrTime, type MetricBatch } from '../../core/metrics.js';
 import { SELF_METRICS_DEFS } from '../../semconv/metrics.js';
 import { MetricsAccumulator } from '../shared/accumulator.js';
+import { instrumentationScope, selfScope } from '../shared/resource.js';
+import { splitHostPort, type PrometheusConfig } from './config.js';
+import { CONTENT_TYPE, ExpositionWriter, type Exposition, type ExpositionFormat } from './writer.js';
 
-export const prometheusConfigSchema = z.strictObject({
-  /** host:port to listen on. */
-  endpoint: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]*):\d{1,5}$/, { message: 'endpoint must be host:port, e.g. 127.0.0.1:9464' }),
-  /** Prefix for every metric name. */
-  namespace: z.string().regex(/^([a-zA-Z_][a-zA-Z0-9_]*)?$/, { message: 'namespace must be a valid Prometheus name prefix' }),
-  /** Series that nothing updates for this long disappear from the endpoint. */
-  metric_expiration: duration(),
-  max_series: z.number().int().min(1),
-});
-export type PrometheusConfig = z.output<typeof prometheusConfigSchema>;
+export { defaultPrometheusConfig, prometheusConfigSchema, splitHostPort, type PrometheusConfig } from './config.js';
 
-export function defaultPrometheusConfig() {
-  return { endpoint: '127.0.0.1:9464', namespace: '', metric_expiration: '5m', max_series: 50_000 };
-}
-
-export function splitHostPort(endpoint: string): { host: string; port: number } {
-  const i = endpoint.lastIndexOf(':');
-  let host = endpoint.slice(0, i);
-  if (host.startsWith('[')) host = host.slice(1, -1);
-  return { host: host || '0.0.0.0', port: Number(endpoint.slice(i + 1)) };
-}
-
-/** Data points per piece of a streamed scrape: a few milliseconds of serializing each. */
-const SCRAPE_PIECE_POINTS = 2000;
-/** What the serializer writes when there is nothing. */
-const NO_METRICS = '# no registered metrics';
-
-/** A piece's text without its leading comment lines (HELP, UNIT, TYPE already written). */
-function withoutComments(text: string): string {
-  let at = 0;
-  while (text.startsWith('#', at)) {
-    const nl = text.indexOf('\n', at);
-    if (nl < 0) return '';
-    at = nl + 1;
-  }
-  return text.slice(at);
-}
+/** Series rendered per turn of the event loop: a few milliseconds of work. */
+const RENDER_SLICE_SERIES = 1000;
+/** A response writes at most this much per write() call... */
+const WRITE_PIECE = 4 * 1024 * 1024;
+/** ...and this much per turn of the event loop before it lets other work run. */
+const WRITE_TURN = 16 * 1024 * 1024;
 
 export class PrometheusExporter implements Exporter {
   private server?: Server;
   private readonly acc: MetricsAccumulator;
-  private readonly serializer: PrometheusSerializer;
-  /** The same, without target_info: for every piece of a streamed scrape but the first. */
-  private readonly serializerNoTarget: PrometheusSerializer;
+  private readonly writer: ExpositionWriter;
+  /** The render in progress, which every scrape arriving meanwhile shares. */
+  private rendering?: Promise<Exposition>;
+  /** Batches that arrived during a render: added once it is done, so that it sees one state. */
+  private held: MetricBatch[] = [];
   /** The port actually bound (endpoint port 0 picks one). */
   port = 0;
 
@@ -68,77 +44,96 @@ export class PrometheusExporter implements Exporter {
       { temporality: 'cumulative', maxSeries: config.max_series, expiryMs: config.metric_expiration, onOverflow: (n) => overflow.add(n) },
       nowHrTime(),
     );
-    this.serializer = new PrometheusSerializer(config.namespace || undefined);
-    this.serializerNoTarget = new PrometheusSerializer(config.namespace || undefined, false, undefined, true);
+    this.writer = new ExpositionWriter(config.namespace, { tcp: instrumentationScope(), self: selfScope() });
   }
 
-  /** The exposition text as a scrape would get it now. */
-  scrape(): string {
+  private input() {
     if (this.ctx.selfMetrics) this.acc.setSelf(this.ctx.telemetry.telemetry.collect(), nowHrTime());
-    return this.serializer.serialize(this.acc.collect(nowHrTime()));
+    return this.acc.collectSeries(nowHrTime());
+  }
+
+  /** The exposition text as a scrape would get it now, rendered in one go. */
+  scrape(format: ExpositionFormat = 'text'): string {
+    return this.writer.renderNow(this.input()).text(format);
   }
 
   /**
-   * The exposition of one consistent collect(), in pieces of at most `points` data points
-   * (a metric's points may span pieces; its HELP, UNIT and TYPE lines come once, before
-   * its first point): the same samples as scrape(), so that a large scrape can be written
-   * a piece per turn of the event loop instead of in one block.
+   * The current exposition, held for the caller (release() it when done): rendered a
+   * slice per turn of the event loop, or the render already under way.
    */
-  *scrapePieces(points = SCRAPE_PIECE_POINTS): Generator<string> {
-    if (this.ctx.selfMetrics) this.acc.setSelf(this.ctx.telemetry.telemetry.collect(), nowHrTime());
-    const rm = this.acc.collect(nowHrTime());
-    let first = true;
-    for (const sm of rm.scopeMetrics) {
-      for (const metric of sm.metrics) {
-        const all = metric.dataPoints as unknown[];
-        for (let i = 0; i === 0 || i < all.length; i += points) {
-          const piece = { ...metric, dataPoints: all.slice(i, i + points) } as typeof metric;
-          let text = (first ? this.serializer : this.serializerNoTarget).serialize({ resource: rm.resource, scopeMetrics: [{ scope: sm.scope, metrics: [piece] }] });
-          if (text.endsWith(NO_METRICS)) continue; // (a name the serializer refused)
-          if (i > 0) text = withoutComments(text);
-          first = false;
-          yield text;
-        }
-      }
+  exposition(): Promise<Exposition> {
+    if (!this.rendering) {
+      const render = this.writer.render(this.input(), RENDER_SLICE_SERIES);
+      this.rendering = new Promise<Exposition>((resolve, reject) => {
+        const step = () => {
+          try {
+            const r = render.next();
+            if (r.done) resolve(r.value);
+            else setImmediate(step);
+          } catch (err) {
+            reject(err as Error);
+          }
+        };
+        step();
+      }).finally(() => {
+        this.rendering = undefined;
+        const held = this.held;
+        this.held = [];
+        for (const b of held) this.acc.add(b);
+      });
     }
-    if (first) yield this.serializer.serialize(rm);
+    return this.rendering.then((e) => e.hold());
   }
 
-  /** Writes a scrape to the response a piece per turn of the event loop, minding backpressure. */
-  private respond(res: ServerResponse): void {
-    const pieces = this.scrapePieces();
-    let head: IteratorResult<string>;
+  private async respond(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let exposition: Exposition;
     try {
-      head = pieces.next();
+      exposition = await this.exposition();
     } catch (err) {
       this.ctx.logger.error({ err }, 'prometheus scrape failed');
-      res.writeHead(500).end();
+      if (!res.headersSent) res.writeHead(500).end();
       return;
     }
-    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
-    let next = head;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      exposition.release();
+    };
+    res.once('close', release);
+    if (res.destroyed) return release();
+    const format: ExpositionFormat = 'text';
+    const body = exposition.body(format);
+    res.writeHead(200, { 'content-type': CONTENT_TYPE[format], 'content-length': exposition.byteLength(format) });
+    let piece = 0;
+    let offset = 0;
     const pump = () => {
-      if (res.destroyed) return; // the client went away, or shutdown closed it
+      if (res.destroyed) return;
+      let turn = WRITE_TURN;
+      res.cork();
       try {
-        for (;;) {
-          if (next.done) {
-            res.end();
-            return;
+        while (piece < body.length) {
+          const b = body[piece]!;
+          const n = Math.min(WRITE_PIECE, b.length - offset);
+          const ok = res.write(n === b.length ? b : b.subarray(offset, offset + n));
+          offset += n;
+          if (offset === b.length) {
+            piece++;
+            offset = 0;
           }
-          const ok = res.write(next.value);
-          next = pieces.next();
+          turn -= n;
           if (!ok) {
             res.once('drain', pump);
             return;
           }
-          if (!next.done) {
+          if (turn <= 0 && piece < body.length) {
             setImmediate(pump);
             return;
           }
         }
-      } catch (err) {
-        this.ctx.logger.error({ err }, 'prometheus scrape failed');
-        res.destroy(err as Error);
+        res.end();
+      } finally {
+        res.uncork();
       }
     };
     pump();
@@ -151,7 +146,7 @@ export class PrometheusExporter implements Exporter {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('tcpotel: metrics are at /metrics\n');
         return;
       }
-      this.respond(res);
+      void this.respond(req, res);
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) =>
@@ -167,7 +162,8 @@ export class PrometheusExporter implements Exporter {
   consume(batch: Batch): void {
     if (batch.type !== 'metrics') return;
     this.ctx.telemetry.incoming(batch.points.length);
-    this.acc.add(batch);
+    if (this.rendering) this.held.push(batch);
+    else this.acc.add(batch);
     this.ctx.telemetry.outgoing(batch.points.length);
   }
 
@@ -179,13 +175,3 @@ export class PrometheusExporter implements Exporter {
     await new Promise<void>((r) => s.close(() => r()));
   }
 }
-
-export const prometheusExporterFactory: ExporterFactory<PrometheusConfig> = {
-  type: 'prometheus',
-  kind: 'exporter',
-  description: 'Prometheus pull endpoint (/metrics) with cumulative metrics, on 127.0.0.1:9464 by default',
-  schema: prometheusConfigSchema,
-  createDefaultConfig: defaultPrometheusConfig,
-  signals: ['metrics'],
-  create: (config, ctx) => new PrometheusExporter(config, ctx),
-};

@@ -1,90 +1,96 @@
 /**
- * The Prometheus exporter's streamed scrape: the pieces hold exactly the samples of the
- * one-block exposition, with each metric's HELP/TYPE once and before its samples; over
- * HTTP the body is the same.
+ * The Prometheus exporter over HTTP: the streamed body holds exactly the samples of
+ * scrape(), whatever the machine's speed (nothing here is timed); a render spread over
+ * turns of the event loop shows one state even when batches arrive meanwhile.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { get } from 'node:http';
+import { request, type IncomingHttpHeaders } from 'node:http';
 import { Aggregator } from '../../../src/processors/aggregate/aggregator.js';
 import { aggregateProcessorFactory } from '../../../src/processors/aggregate/factory.js';
-import { PrometheusExporter, prometheusExporterFactory } from '../../../src/exporters/prometheus/exporter.js';
+import { PrometheusExporter } from '../../../src/exporters/prometheus/exporter.js';
+import { prometheusExporterFactory } from '../../../src/exporters/prometheus/factory.js';
 import { eventBatch, type TcpEvent } from '../../../src/core/events.js';
 import { makeEvent } from '../../support/events.js';
 import { testContext } from '../../support/context.js';
+import { assertSameSamples, parseExposition, sampleKeys } from './exposition.js';
 
-/** An exporter holding `n` five-tuple series of every tcp metric (histograms included). */
-function exporterWith(n: number): PrometheusExporter {
-  const aggConfig = aggregateProcessorFactory.schema.parse({ ...(aggregateProcessorFactory.createDefaultConfig() as object), max_series: n + 10 });
-  const agg = new Aggregator(aggConfig, { overflow: () => undefined, evicted: () => undefined }, Date.now() - 1000);
-  const events: TcpEvent[] = [];
-  for (let i = 0; i < n; i++) {
-    const t = { socketId: i + 1, localAddress: `10.0.${i >> 8}.${i & 255}`, localPort: 20000 + i, remotePort: 443 };
-    events.push(makeEvent({ ...t, kind: 'open', handshakeNs: 1000 + i }));
-    events.push(makeEvent({ ...t, kind: 'close', bytesSent: i, bytesReceived: 2 * i, srttUs: 10 + i, durationNs: 1e6 + i }));
-  }
-  agg.add(eventBatch('t', events));
+/** An exporter holding `n` five-tuple series of every tcp metric (histograms included), and a way to add more windows. */
+function exporterWith(n: number) {
+  const aggConfig = aggregateProcessorFactory.schema.parse({ ...(aggregateProcessorFactory.createDefaultConfig() as object), max_series: 10 * n + 10 });
+  let now = Date.now();
+  const agg = new Aggregator(aggConfig, { overflow: () => undefined, evicted: () => undefined }, now - 1000);
+  const window = (round: number, count = n) => {
+    const events: TcpEvent[] = [];
+    for (let i = 0; i < count; i++) {
+      const t = { socketId: round * 1_000_000 + i + 1, localAddress: `10.0.${i >> 8}.${i & 255}`, localPort: 20000 + i, remotePort: 443 };
+      events.push(makeEvent({ ...t, kind: 'open', handshakeNs: 1000 + i }));
+      events.push(makeEvent({ ...t, kind: 'close', bytesSent: i + round, bytesReceived: 2 * i, srttUs: 10 + i, durationNs: 1e6 + i }));
+    }
+    agg.add(eventBatch('t', events));
+    return agg.flush((now += 1000));
+  };
   const config = prometheusExporterFactory.schema.parse({ ...(prometheusExporterFactory.createDefaultConfig() as object), endpoint: '127.0.0.1:0' });
   const ex = new PrometheusExporter(config, { ...testContext('prometheus', 'exporter'), signal: 'metrics', selfMetrics: false });
-  ex.consume(agg.flush(Date.now()));
-  return ex;
+  ex.consume(window(1));
+  return { ex, window };
 }
 
-const samples = (text: string) => text.split('\n').filter((l) => l !== '' && !l.startsWith('#')).sort();
-
-function checkComments(text: string) {
-  const typed = new Set<string>();
-  for (const line of text.split('\n')) {
-    const m = /^# TYPE (\S+)/.exec(line);
-    if (m) {
-      assert.ok(!typed.has(m[1]!), `one TYPE line for ${m[1]}`);
-      typed.add(m[1]!);
-    } else if (line && !line.startsWith('#')) {
-      const name = /^[^{ ]+/.exec(line)![0];
-      const family = [...typed].find((f) => name === f || name.startsWith(`${f}_`));
-      assert.ok(family, `the TYPE of ${name} comes before its samples`);
-    }
-  }
-  return typed;
+/** One request on its own connection (no keep-alive pool to race with), the whole body read. */
+function fetchText(port: number, path: string, opts: { method?: string; headers?: Record<string, string> } = {}) {
+  return new Promise<{ status: number; body: string; headers: IncomingHttpHeaders }>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, method: opts.method ?? 'GET', headers: opts.headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (d: Buffer) => chunks.push(d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
-
-test('a scrape in pieces holds exactly the samples of the one-block exposition, HELP/TYPE once each', () => {
-  const ex = exporterWith(1500);
-  const whole = ex.scrape();
-  const pieces = [...ex.scrapePieces(100)];
-  assert.ok(pieces.length > 50, `many pieces (${pieces.length})`);
-  const joined = pieces.join('');
-  assert.deepEqual(samples(joined), samples(whole));
-  assert.equal(samples(whole).filter((l) => l.startsWith('tcp_connections_opened_total{')).length, 1500);
-  assert.deepEqual(checkComments(joined), checkComments(whole));
-  assert.equal(joined.split('\n').filter((l) => l.startsWith('target_info')).length, 1);
-});
-
-test('an empty exporter scrapes as the serializer says so, in one piece', () => {
-  const ex = exporterWith(0);
-  const pieces = [...ex.scrapePieces(100)];
-  assert.equal(pieces.join(''), ex.scrape());
-});
 
 test('over HTTP the streamed body has the samples of scrape(), and other paths are 404', async () => {
-  const ex = exporterWith(5000);
+  const { ex } = exporterWith(5000);
   await ex.start();
   try {
-    const fetchText = (path: string) =>
-      new Promise<{ status: number; body: string; chunked: boolean }>((resolve, reject) => {
-        get({ host: '127.0.0.1', port: ex.port, path }, (res) => {
-          let body = '';
-          res.setEncoding('utf8');
-          res.on('data', (d: string) => (body += d));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body, chunked: res.headers['transfer-encoding'] === 'chunked' }));
-        }).on('error', reject);
-      });
-    const r = await fetchText('/metrics');
+    const r = await fetchText(ex.port, '/metrics');
     assert.equal(r.status, 200);
-    assert.ok(r.chunked, 'streamed');
-    assert.deepEqual(samples(r.body), samples(ex.scrape()));
-    checkComments(r.body);
-    assert.equal((await fetchText('/other')).status, 404);
+    assert.equal(r.headers['content-type'], 'text/plain; version=0.0.4; charset=utf-8');
+    assert.equal(Number(r.headers['content-length']), Buffer.byteLength(r.body), 'the whole body');
+    // Nothing changed since: byte for byte what scrape() renders, and a valid exposition.
+    const whole = ex.scrape();
+    assert.ok(r.body === whole, `the body (${r.body.length} characters) is scrape() (${whole.length})`);
+    const got = parseExposition(r.body);
+    assert.equal(got.samples.filter((s) => s.name === 'tcp_connections_opened_total').length, 5000);
+    assert.equal(got.samples.filter((s) => s.name === 'target_info').length, 1);
+    assert.equal((await fetchText(ex.port, '/other')).status, 404);
+  } finally {
+    await ex.shutdown();
+  }
+});
+
+test('a render spread over turns of the event loop shows one state: batches that arrive meanwhile wait for the next scrape', async () => {
+  const { ex, window } = exporterWith(3000);
+  const before = ex.scrape();
+  const rendering = ex.exposition();
+  // The render is under way (it takes many turns at this size) when a window arrives.
+  ex.consume(window(2));
+  const during = await rendering;
+  assertSameSamples(sampleKeys(parseExposition(during.text()).samples), sampleKeys(parseExposition(before).samples));
+  during.release();
+  const after = parseExposition(ex.scrape());
+  const opened = after.samples.filter((s) => s.name === 'tcp_connections_opened_total');
+  assert.equal(opened.length, 3000);
+  assert.ok(opened.every((s) => s.value === '2'), 'the window that arrived during the render is in the next scrape');
+});
+
+test('concurrent scrapes share one render and get the same body', async () => {
+  const { ex } = exporterWith(2000);
+  await ex.start();
+  try {
+    const bodies = await Promise.all([1, 2, 3, 4].map(() => fetchText(ex.port, '/metrics')));
+    for (const b of bodies) assert.equal(b.body, bodies[0]!.body);
   } finally {
     await ex.shutdown();
   }
