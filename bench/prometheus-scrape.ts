@@ -4,7 +4,9 @@
  * opened and closed has: opened, closed, active, io by direction, and the rtt, handshake
  * and duration histograms), plus tcpotel's own metrics, and is scraped over HTTP on
  * loopback by a client in another process (as Prometheus would be) that reads the body
- * and counts its bytes and lines.
+ * and counts its bytes: curl when there is one (a native reader, as Prometheus is), else a
+ * small Node client (which reads slower than the server writes: the figures are then
+ * the client's).
  *
  * Scrapes, in order: the first one (every series rendered), the same again with nothing
  * changed, after a window in which every series changed, after a window in which one tuple
@@ -13,9 +15,9 @@
  * spent meanwhile, the longest event-loop block (what the eBPF receiver would have waited
  * for), and the size. Prints one JSON object.
  *
- *   node --expose-gc dist/bench/prometheus-scrape.js [--series 50000] [--reps 3] [--lines]
+ *   node --expose-gc dist/bench/prometheus-scrape.js [--series 50000] [--reps 3] [--client curl|node]
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { connect } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
@@ -32,8 +34,11 @@ import { arg, cpuSeconds, round, rssMiB } from './lib/util.js';
 
 const SERIES = Number(arg('--series', '50000'));
 const REPS = Number(arg('--reps', '3'));
-/** The client also counts lines (slower: it then reads less fast than Prometheus would). */
-const LINES = process.argv.includes('--lines');
+const CLIENT = arg('--client', hasCurl() ? 'curl' : 'node');
+
+function hasCurl(): boolean {
+  return spawnSync('sh', ['-c', 'command -v curl'], { stdio: 'ignore' }).status === 0;
+}
 /** Series a tuple that opened and closed has: opened, closed, active, io x2, rtt, handshake, duration. */
 const SERIES_PER_TUPLE = 8;
 
@@ -43,19 +48,11 @@ function gc(): void {
   (globalThis as { gc?: () => void }).gc?.();
 }
 
-interface ScrapeResult {
-  seconds: number;
-  bytes: number;
-  lines: number;
-}
-
 /**
- * The client side (`--client`), kept light so that it measures the server: one GET /metrics
- * per port read from stdin over a raw socket, the body counted (bytes, and lines with
- * `--lines`), one JSON line out per scrape.
+ * The Node client (`--as-client`), kept light: one GET /metrics per port read from stdin
+ * over a raw socket, the body's bytes counted, one JSON line out per scrape.
  */
 function client(): void {
-  const countLines = process.argv.includes('--lines');
   const rl = createInterface({ input: process.stdin });
   rl.on('line', (line) => {
     const port = Number(line);
@@ -65,15 +62,13 @@ function client(): void {
     let status = 0;
     let length = -1;
     let bytes = 0;
-    let lines = 0;
     const done = (err?: unknown) => {
       socket.destroy();
-      const r = err ? { error: String(err) } : { status, seconds: round((performance.now() - started) / 1000, 3), bytes, lines };
+      const r = err ? { error: String(err) } : { status, seconds: round((performance.now() - started) / 1000, 3), bytes };
       process.stdout.write(JSON.stringify(r) + '\n');
     };
     const body = (chunk: Buffer) => {
       bytes += chunk.length;
-      if (countLines) for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) lines++;
       if (bytes >= length) done();
     };
     socket.on('data', (chunk: Buffer) => {
@@ -93,26 +88,46 @@ function client(): void {
   });
 }
 
-/** Starts the client process; scrape(port) asks it for one scrape. */
+/** One scrape by curl: time from its start to the last byte. */
+function curlScrape(port: number): Promise<{ status: number; seconds: number; bytes: number }> {
+  return new Promise((resolve, reject) => {
+    const c = spawn('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code} %{time_total} %{size_download}', `http://127.0.0.1:${port}/metrics`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    c.on('error', reject);
+    c.on('close', () => {
+      const [code, seconds, bytes] = out.trim().split(' ').map(Number);
+      resolve({ status: code!, seconds: round(seconds!, 3), bytes: bytes! });
+    });
+  });
+}
+
+/** The client; scrape(port) asks it for one scrape. */
 function startClient() {
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--client', ...(LINES ? ['--lines'] : [])], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const answers = createInterface({ input: child.stdout! });
+  let child: ReturnType<typeof spawn> | undefined;
   const waiting: Array<(line: string) => void> = [];
-  answers.on('line', (line) => waiting.shift()?.(line));
+  if (CLIENT === 'node') {
+    child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--as-client'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    createInterface({ input: child.stdout! }).on('line', (line) => waiting.shift()?.(line));
+  }
+  const ask = async (port: number) => {
+    if (!child) return curlScrape(port);
+    const answer = new Promise<string>((resolve) => waiting.push(resolve));
+    child.stdin!.write(`${port}\n`);
+    return JSON.parse(await answer) as { status?: number; error?: string; seconds: number; bytes: number };
+  };
   return {
-    async scrape(port: number): Promise<ScrapeResult & { cpu_s: number; max_block_ms: number }> {
+    async scrape(port: number): Promise<{ seconds: number; bytes: number; cpu_s: number; max_block_ms: number }> {
       const h = monitorEventLoopDelay({ resolution: 1 });
       h.enable();
       const cpu = process.cpuUsage();
-      const answer = new Promise<string>((resolve) => waiting.push(resolve));
-      child.stdin!.write(`${port}\n`);
-      const r = JSON.parse(await answer) as ScrapeResult & { status?: number; error?: string };
+      const r = (await ask(port)) as { status?: number; error?: string; seconds: number; bytes: number };
       h.disable();
       if (r.error || r.status !== 200) throw new Error(`scrape failed: ${r.error ?? r.status}`);
-      return { seconds: r.seconds, cpu_s: round(cpuSeconds(process.cpuUsage(cpu)), 3), max_block_ms: round(h.max / 1e6, 1), bytes: r.bytes, lines: r.lines };
+      return { seconds: r.seconds, cpu_s: round(cpuSeconds(process.cpuUsage(cpu)), 3), max_block_ms: round(h.max / 1e6, 1), bytes: r.bytes };
     },
     stop() {
-      child.stdin!.end();
+      child?.stdin!.end();
     },
   };
 }
@@ -159,7 +174,11 @@ async function repetition(rep: number, scraper: ReturnType<typeof startClient>) 
     gc();
     const tenthChanged = await scrape(ex.port);
     const mem = rssMiB();
-    return { first, unchanged, all_changed: allChanged, tenth_changed: tenthChanged, rss_mib: mem.rss, peak_rss_mib: mem.peak, tuples: pop.length };
+    // Lines, counted here rather than by the client (which reads as fast as it can).
+    const text = (ex as unknown as { scrape(): string }).scrape();
+    let lines = 0;
+    for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lines++;
+    return { first, unchanged, all_changed: allChanged, tenth_changed: tenthChanged, rss_mib: mem.rss, peak_rss_mib: mem.peak, tuples: pop.length, lines };
   } finally {
     await ex.shutdown();
   }
@@ -190,13 +209,14 @@ async function main(): Promise<void> {
         cpu_s: round(median(reps.map((r) => r[k].cpu_s)), 3),
         max_block_ms: round(median(reps.map((r) => r[k].max_block_ms)), 1),
         bytes: reps[0]![k].bytes,
-        lines: reps[0]![k].lines,
       },
     ]),
   );
   const result = {
     series: SERIES,
+    client: CLIENT,
     tuples: reps[0]!.tuples,
+    lines: reps[0]!.lines,
     reps: REPS,
     ...summary,
     peak_rss_mib: Math.max(...reps.map((r) => r.peak_rss_mib)),
@@ -206,5 +226,5 @@ async function main(): Promise<void> {
   process.stdout.write(JSON.stringify(result) + '\n');
 }
 
-if (process.argv.includes('--client')) client();
+if (process.argv.includes('--as-client')) client();
 else void main();

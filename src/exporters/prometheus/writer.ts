@@ -213,6 +213,7 @@ export class ExpositionWriter {
   private renders = 0;
   private generation = 0;
   private last?: Exposition;
+  private lastInput?: object;
   private readonly pool = new ArenaPool();
 
   constructor(
@@ -231,6 +232,9 @@ export class ExpositionWriter {
     input: { resource: Attributes; resourceVersion: number; metrics: MetricSeries[] },
     sliceSeries = Infinity,
   ): Generator<void, Exposition, void> {
+    // The accumulator gives the same object when nothing changed: nothing to look at.
+    if (input === this.lastInput && this.last) return this.last;
+    this.lastInput = input;
     const renderNo = ++this.renders;
     let changed = false;
     /** From the first change on, the last exposition is not the writer's to give any more. */

@@ -83,6 +83,10 @@ export class MetricsAccumulator {
   private resourceAttrs: Attributes = {};
   private resourceChanges = 0;
   private dirty = false;
+  /** For collectSeries(): the last answer, whether anything changed since, and when a series may expire next. */
+  private lastSeries?: { resource: Attributes; resourceVersion: number; metrics: MetricSeries[] };
+  private seriesChanged = true;
+  private nextExpiryMs = Infinity;
 
   constructor(private readonly opts: AccumulatorOptions, startTime: HrTime) {
     this.startTime = startTime;
@@ -112,6 +116,7 @@ export class MetricsAccumulator {
       s = this.series.get(key);
       if (s) return s;
     }
+    this.seriesChanged = true;
     s = {
       name: p.name,
       attributes,
@@ -142,6 +147,7 @@ export class MetricsAccumulator {
         if (this.resourceAttrs[k] === v) continue;
         this.resourceAttrs = { ...this.resourceAttrs, ...batch.resource };
         this.resourceChanges++;
+        this.seriesChanged = true;
         break;
       }
     }
@@ -153,6 +159,7 @@ export class MetricsAccumulator {
       s.lastUpdateMs = now;
       s.version++;
       this.dirty = true;
+      this.seriesChanged = true;
       switch (p.type) {
         case 'sum':
           s.value += p.value;
@@ -183,10 +190,14 @@ export class MetricsAccumulator {
         const last = this.lastSelf.get(p.seriesKey) ?? 0;
         s.value += p.value - last;
         this.lastSelf.set(p.seriesKey, p.value);
-        if (p.value !== last) s.version++;
+        if (p.value !== last) {
+          s.version++;
+          this.seriesChanged = true;
+        }
       } else if (s.value !== p.value) {
         s.value = p.value;
         s.version++;
+        this.seriesChanged = true;
       }
     }
   }
@@ -200,19 +211,25 @@ export class MetricsAccumulator {
     const delta = this.opts.temporality === 'delta';
     const byName = new Map<string, { self: boolean; points: SeriesState[] }>();
     const nowMs = hrToMs(now);
+    const expires = !delta && this.opts.expiryMs > 0;
+    let nextExpiry = Infinity;
     for (const [key, s] of this.series) {
-      if (!delta && this.opts.expiryMs > 0 && !s.self && nowMs - s.lastUpdateMs > this.opts.expiryMs) {
-        // An up-down counter that is not back to zero still describes open connections.
-        const def = metricDefinition(s.name);
-        if (!(def?.instrument === 'updowncounter' && s.value !== 0)) {
-          this.series.delete(key);
-          continue;
-        }
+      if (expires && !s.self) {
+        if (nowMs - s.lastUpdateMs > this.opts.expiryMs) {
+          // An up-down counter that is not back to zero still describes open connections.
+          const def = metricDefinition(s.name);
+          if (!(def?.instrument === 'updowncounter' && s.value !== 0)) {
+            this.series.delete(key);
+            this.seriesChanged = true;
+            continue;
+          }
+        } else if (s.lastUpdateMs < nextExpiry) nextExpiry = s.lastUpdateMs;
       }
       let entry = byName.get(s.name);
       if (!entry) byName.set(s.name, (entry = { self: s.self, points: [] }));
       entry.points.push(s);
     }
+    this.nextExpiryMs = nextExpiry + this.opts.expiryMs;
     return byName;
   }
 
@@ -247,15 +264,19 @@ export class MetricsAccumulator {
    * For an exporter that renders series itself (cumulative temporality): the series
    * collect() would export now, grouped by metric in the same order, without building
    * data points. The series stay the accumulator's: read them before the next add().
-   * `resourceVersion` changes when the resource attributes do.
+   * `resourceVersion` changes when the resource attributes do. When nothing changed since
+   * the last call (no update, no series due to expire), the same object as then.
    */
   collectSeries(now: HrTime): { resource: Attributes; resourceVersion: number; metrics: MetricSeries[] } {
     if (this.opts.temporality !== 'cumulative') throw new Error('collectSeries() is for cumulative temporality');
+    if (this.lastSeries && !this.seriesChanged && hrToMs(now) - this.nextExpiryMs <= 0) return this.lastSeries;
     const tcp: MetricSeries[] = [];
     const self: MetricSeries[] = [];
     for (const [name, g] of this.group(now)) (g.self ? self : tcp).push({ name, self: g.self, series: g.points });
     this.dirty = false;
-    return { resource: buildResource(this.resourceAttrs).attributes as Attributes, resourceVersion: this.resourceChanges, metrics: tcp.concat(self) };
+    this.seriesChanged = false;
+    this.lastSeries = { resource: buildResource(this.resourceAttrs).attributes as Attributes, resourceVersion: this.resourceChanges, metrics: tcp.concat(self) };
+    return this.lastSeries;
   }
 
   private metricData(name: string, points: SeriesState[], delta: boolean): MetricData | undefined {
