@@ -4,6 +4,12 @@
  * re-renders only the series that changed since the last scrape, a slice per turn of the
  * event loop; the result is shared by every response and streamed to each client as fast
  * as it takes it.
+ *
+ * The endpoint limits what clients can cost (connections.ts): max_connections at once,
+ * read_header_timeout and idle_timeout for connections that do not ask, write_timeout for
+ * responses nobody reads, and a bound on the old expositions slow responses keep alive.
+ * Each cut is counted (tcpotel.exporter.connections.closed by reason; the data points of a
+ * cut response in tcpotel.component.items.dropped, reason slow_reader).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Batch, Exporter, ExporterContext } from '../../core/component.js';
@@ -13,13 +19,17 @@ import { SELF_METRICS_DEFS } from '../../semconv/metrics.js';
 import { MetricsAccumulator } from '../shared/accumulator.js';
 import { instrumentationScope, selfScope } from '../shared/resource.js';
 import { splitHostPort, type PrometheusConfig } from './config.js';
+import { Connections, type Connection, type CloseReason } from './connections.js';
 import { CONTENT_TYPE, ExpositionWriter, type Exposition, type ExpositionFormat } from './writer.js';
 
 export { defaultPrometheusConfig, prometheusConfigSchema, splitHostPort, type PrometheusConfig } from './config.js';
 
 /** Series rendered per turn of the event loop: a few milliseconds of work. */
 const RENDER_SLICE_SERIES = 1000;
-/** A response writes at most this much per write() call... */
+/**
+ * A response writes at most this much per write() call (a view of the shared exposition,
+ * not a copy): what can be queued for one connection besides the kernel's socket buffer...
+ */
 const WRITE_PIECE = 4 * 1024 * 1024;
 /** ...and this much per turn of the event loop before it lets other work run. */
 const WRITE_TURN = 16 * 1024 * 1024;
@@ -32,6 +42,7 @@ export class PrometheusExporter implements Exporter {
   private rendering?: Promise<Exposition>;
   /** Batches that arrived during a render: added once it is done, so that it sees one state. */
   private held: MetricBatch[] = [];
+  private readonly connections: Connections;
   /** The port actually bound (endpoint port 0 picks one). */
   port = 0;
 
@@ -39,12 +50,24 @@ export class PrometheusExporter implements Exporter {
     private readonly config: PrometheusConfig,
     private readonly ctx: ExporterContext,
   ) {
-    const overflow = ctx.telemetry.telemetry.counter(SELF_METRICS_DEFS.seriesOverflow.name, { 'tcpotel.component.id': ctx.id });
+    const telemetry = ctx.telemetry.telemetry;
+    const overflow = telemetry.counter(SELF_METRICS_DEFS.seriesOverflow.name, { 'tcpotel.component.id': ctx.id });
     this.acc = new MetricsAccumulator(
       { temporality: 'cumulative', maxSeries: config.max_series, expiryMs: config.metric_expiration, onOverflow: (n) => overflow.add(n) },
       nowHrTime(),
     );
     this.writer = new ExpositionWriter(config.namespace, { tcp: instrumentationScope(), self: selfScope() });
+    const closed = new Map<CloseReason, { add(n: number): void }>();
+    this.connections = new Connections(
+      { maxConnections: config.max_connections, readHeaderMs: config.read_header_timeout, idleMs: config.idle_timeout, writeMs: config.write_timeout },
+      (conn, reason) => {
+        let c = closed.get(reason);
+        if (!c) closed.set(reason, (c = telemetry.counter(SELF_METRICS_DEFS.exporterConnectionsClosed.name, { 'tcpotel.component.id': ctx.id, 'tcpotel.drop.reason': reason })));
+        c.add(1);
+        // A response cut short: its scraper lost that scrape's data points.
+        if (conn.points > 0) ctx.telemetry.dropped(conn.points, 'slow_reader');
+      },
+    );
   }
 
   private input() {
@@ -55,6 +78,11 @@ export class PrometheusExporter implements Exporter {
   /** The exposition text as a scrape would get it now, rendered in one go. */
   scrape(format: ExpositionFormat = 'text'): string {
     return this.writer.renderNow(this.input()).text(format);
+  }
+
+  /** Connections open now, and the bytes of replaced expositions that responses still hold. */
+  stats(): { connections: number; heldBytes: number } {
+    return { connections: this.connections.size, heldBytes: this.writer.memory().heldBytes };
   }
 
   /**
@@ -81,34 +109,31 @@ export class PrometheusExporter implements Exporter {
         this.held = [];
         for (const b of held) this.acc.add(b);
       });
+      // Old expositions that slow responses still hold: at most about one more exposition.
+      void this.rendering.then((e) => this.connections.limitHeld(e, this.writer), () => undefined);
     }
     return this.rendering.then((e) => e.hold());
   }
 
-  private async respond(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async respond(conn: Connection, res: ServerResponse): Promise<void> {
     let exposition: Exposition;
     try {
       exposition = await this.exposition();
     } catch (err) {
       this.ctx.logger.error({ err }, 'prometheus scrape failed');
-      if (!res.headersSent) res.writeHead(500).end();
+      if (!res.headersSent && !res.destroyed) res.writeHead(500).end();
       return;
     }
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      exposition.release();
-    };
-    res.once('close', release);
-    if (res.destroyed) return release();
+    if (res.destroyed) return exposition.release();
     const format: ExpositionFormat = 'text';
     const body = exposition.body(format);
+    conn.serving(exposition);
     res.writeHead(200, { 'content-type': CONTENT_TYPE[format], 'content-length': exposition.byteLength(format) });
     let piece = 0;
     let offset = 0;
     const pump = () => {
       if (res.destroyed) return;
+      conn.progress();
       let turn = WRITE_TURN;
       res.cork();
       try {
@@ -123,6 +148,7 @@ export class PrometheusExporter implements Exporter {
           }
           turn -= n;
           if (!ok) {
+            conn.stalled();
             res.once('drain', pump);
             return;
           }
@@ -139,15 +165,25 @@ export class PrometheusExporter implements Exporter {
     pump();
   }
 
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const conn = this.connections.of(req.socket);
+    if (!conn) {
+      res.destroy();
+      return;
+    }
+    conn.request(res);
+    if (req.method !== 'GET' || !(req.url === '/metrics' || req.url?.startsWith('/metrics?'))) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('tcpotel: metrics are at /metrics\n');
+      return;
+    }
+    void this.respond(conn, res);
+  }
+
   async start(): Promise<void> {
     const { host, port } = splitHostPort(this.config.endpoint);
-    const server = createServer((req, res) => {
-      if (req.method !== 'GET' || !(req.url === '/metrics' || req.url?.startsWith('/metrics?'))) {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('tcpotel: metrics are at /metrics\n');
-        return;
-      }
-      void this.respond(req, res);
-    });
+    // Node's own timers are off: the connection table applies the configured ones (and counts what it closes).
+    const server = createServer({ requestTimeout: 0, headersTimeout: 0, keepAliveTimeout: 0 }, (req, res) => this.handle(req, res));
+    server.on('connection', (socket) => this.connections.accept(socket));
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) =>
         reject(new UserFacingError(`exporters::${this.ctx.id}: cannot listen on ${this.config.endpoint}: ${err.code ?? err.message}`, err.code === 'EADDRINUSE' ? 'another process uses that port: choose another endpoint' : undefined)),
@@ -155,6 +191,7 @@ export class PrometheusExporter implements Exporter {
       server.listen(port, host, () => resolve());
     });
     this.server = server;
+    this.connections.start();
     this.port = (server.address() as { port: number }).port;
     this.ctx.logger.info({ exporter: this.ctx.id, url: `http://${host.includes(':') ? `[${host}]` : host}:${this.port}/metrics` }, 'prometheus endpoint ready');
   }
@@ -171,6 +208,7 @@ export class PrometheusExporter implements Exporter {
     const s = this.server;
     this.server = undefined;
     if (!s) return;
+    this.connections.stop();
     s.closeAllConnections();
     await new Promise<void>((r) => s.close(() => r()));
   }
