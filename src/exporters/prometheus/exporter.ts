@@ -1,6 +1,7 @@
 /**
- * Prometheus pull endpoint: cumulative metrics in the text exposition format, served on
- * 127.0.0.1 by default. The exposition is written by ExpositionWriter (writer.ts), which
+ * Prometheus pull endpoint: cumulative metrics in the text exposition format (0.0.4), or in
+ * OpenMetrics text (1.0.0) to a client that asks for it (Accept), GET and HEAD on /metrics,
+ * served on 127.0.0.1 by default. The exposition is written by ExpositionWriter (writer.ts), which
  * re-renders only the series that changed since the last scrape, a slice per turn of the
  * event loop; the result is shared by every response and streamed to each client as fast
  * as it takes it.
@@ -20,7 +21,7 @@ import { MetricsAccumulator } from '../shared/accumulator.js';
 import { instrumentationScope, selfScope } from '../shared/resource.js';
 import { splitHostPort, type PrometheusConfig } from './config.js';
 import { Connections, type Connection, type CloseReason } from './connections.js';
-import { CONTENT_TYPE, ExpositionWriter, type Exposition, type ExpositionFormat } from './writer.js';
+import { ExpositionWriter, type Exposition, type ExpositionFormat } from './writer.js';
 
 export { defaultPrometheusConfig, prometheusConfigSchema, splitHostPort, type PrometheusConfig } from './config.js';
 
@@ -33,6 +34,39 @@ const RENDER_SLICE_SERIES = 1000;
 const WRITE_PIECE = 4 * 1024 * 1024;
 /** ...and this much per turn of the event loop before it lets other work run. */
 const WRITE_TURN = 16 * 1024 * 1024;
+
+/**
+ * The format to answer in, from an Accept header: OpenMetrics text when the client prefers
+ * it (the highest q, the first listed on a tie; versions 1.0.0 and 0.0.1 are the same text
+ * here), else the text format, which every client takes. Prometheus asks for
+ * `application/openmetrics-text;version=1.0.0,...,text/plain;version=0.0.4;q=0.5,*\/*;q=0.1`.
+ */
+export function negotiate(accept: string | undefined): { format: ExpositionFormat; contentType: string } {
+  const text = { format: 'text' as const, contentType: 'text/plain; version=0.0.4; charset=utf-8' };
+  if (!accept) return text;
+  let best: { q: number; format: ExpositionFormat; version: string } | undefined;
+  for (const range of accept.split(',')) {
+    const [type = '', ...params] = range.split(';').map((p) => p.trim());
+    let q = 1;
+    let version = '';
+    for (const p of params) {
+      const eq = p.indexOf('=');
+      const key = p.slice(0, eq).trim().toLowerCase();
+      const value = p.slice(eq + 1).trim().replace(/^"|"$/g, '');
+      if (key === 'q') q = Number(value);
+      else if (key === 'version') version = value;
+    }
+    if (!(q > 0)) continue;
+    const t = type.toLowerCase();
+    let format: ExpositionFormat;
+    if (t === 'application/openmetrics-text' && (version === '' || version === '1.0.0' || version === '0.0.1')) format = 'openmetrics';
+    else if (t === 'text/plain' || t === 'text/*' || t === '*/*') format = 'text';
+    else continue;
+    if (!best || q > best.q) best = { q, format, version };
+  }
+  if (best?.format !== 'openmetrics') return text;
+  return { format: 'openmetrics', contentType: `application/openmetrics-text; version=${best.version || '1.0.0'}; charset=utf-8` };
+}
 
 export class PrometheusExporter implements Exporter {
   private server?: Server;
@@ -115,7 +149,7 @@ export class PrometheusExporter implements Exporter {
     return this.rendering.then((e) => e.hold());
   }
 
-  private async respond(conn: Connection, res: ServerResponse): Promise<void> {
+  private async respond(conn: Connection, req: IncomingMessage, res: ServerResponse): Promise<void> {
     let exposition: Exposition;
     try {
       exposition = await this.exposition();
@@ -125,10 +159,14 @@ export class PrometheusExporter implements Exporter {
       return;
     }
     if (res.destroyed) return exposition.release();
-    const format: ExpositionFormat = 'text';
+    const { format, contentType } = negotiate(req.headers.accept);
     const body = exposition.body(format);
     conn.serving(exposition);
-    res.writeHead(200, { 'content-type': CONTENT_TYPE[format], 'content-length': exposition.byteLength(format) });
+    res.writeHead(200, { 'content-type': contentType, 'content-length': exposition.byteLength(format), vary: 'Accept' });
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
     let piece = 0;
     let offset = 0;
     const pump = () => {
@@ -172,11 +210,16 @@ export class PrometheusExporter implements Exporter {
       return;
     }
     conn.request(res);
-    if (req.method !== 'GET' || !(req.url === '/metrics' || req.url?.startsWith('/metrics?'))) {
+    if (!(req.url === '/metrics' || req.url?.startsWith('/metrics?'))) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('tcpotel: metrics are at /metrics\n');
       return;
     }
-    void this.respond(conn, res);
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      // What it may have sent is not read: the connection closes after the answer.
+      res.writeHead(405, { 'content-type': 'text/plain', allow: 'GET, HEAD', connection: 'close' }).end('tcpotel: /metrics answers GET and HEAD\n');
+      return;
+    }
+    void this.respond(conn, req, res);
   }
 
   async start(): Promise<void> {

@@ -13,20 +13,25 @@
  * needs about one exposition's memory plus its largest metric, not two expositions.
  *
  * Names, label names and escaping are those of src/semconv/prometheus.ts; the samples are
- * those @opentelemetry/exporter-prometheus's serializer wrote from the same series (tested
- * sample by sample).
+ * those @opentelemetry/exporter-prometheus's serializer wrote from the same series, under
+ * those names (tested sample by sample). The sample lines are the same in both formats,
+ * the text format (0.0.4) and OpenMetrics text (1.0.0); only the lines that describe each
+ * metric differ (OpenMetrics names the family without `_total` and has `# UNIT` lines,
+ * `target_info` is of type info, and `# EOF` ends it).
  */
 import { metricDefinition, type Instrument } from '../../semconv/metrics.js';
-import { escapeLabelValue, escapeText, prometheusLabelName, prometheusMetricNames, type PrometheusMetricNames } from '../../semconv/prometheus.js';
+import {
+  escapeLabelValue,
+  escapeOpenMetricsHelp,
+  escapeText,
+  prometheusLabelName,
+  prometheusMetricNames,
+  type PrometheusMetricNames,
+} from '../../semconv/prometheus.js';
 import type { Attributes } from '../../core/metrics.js';
 import type { MetricSeries, SeriesView } from '../shared/accumulator.js';
 
 export type ExpositionFormat = 'text' | 'openmetrics';
-
-export const CONTENT_TYPE: Record<ExpositionFormat, string> = {
-  text: 'text/plain; version=0.0.4; charset=utf-8',
-  openmetrics: 'application/openmetrics-text; version=1.0.0; charset=utf-8',
-};
 
 /** A Buffer holding the rendered lines of one metric's series. */
 interface Arena {
@@ -112,7 +117,7 @@ interface SeriesCache {
 
 interface MetricState {
   names: PrometheusMetricNames;
-  /** HELP, UNIT and TYPE lines per format. */
+  /** HELP and TYPE lines (and UNIT in OpenMetrics) per format. */
   head: Record<ExpositionFormat, Buffer>;
   /** `name{`, `name_count{`, `name_sum{`, `name_bucket{` (histograms); `name `... for no labels at all. */
   open: Buffer;
@@ -369,9 +374,27 @@ export class ExpositionWriter {
 
   private labelText(s: SeriesView, scopeLabels: string): string {
     let text = '';
+    let names: string[] | undefined;
     for (const key in s.attributes) {
-      text += `${this.labelName(key)}="${escapeLabelValue(s.attributes[key])}",`;
+      const name = this.labelName(key);
+      if (names?.includes(name)) return this.mergedLabelText(s.attributes, scopeLabels);
+      (names ??= []).push(name);
+      text += `${name}="${escapeLabelValue(s.attributes[key])}",`;
     }
+    return text + scopeLabels;
+  }
+
+  /** Attributes whose label names collide: one label, their values joined by `;` in the order of their keys. */
+  private mergedLabelText(attributes: Attributes, scopeLabels: string): string {
+    const values = new Map<string, string[]>();
+    for (const key of Object.keys(attributes).sort()) {
+      const name = this.labelName(key);
+      const v = attributes[key];
+      const text = typeof v === 'string' ? v : JSON.stringify(v);
+      values.set(name, [...(values.get(name) ?? []), text]);
+    }
+    let text = '';
+    for (const [name, vs] of values) text += `${name}="${escapeLabelValue(vs.join(';'))}",`;
     return text + scopeLabels;
   }
 
@@ -383,16 +406,17 @@ export class ExpositionWriter {
     const instrument: Instrument = def?.instrument ?? (first.type === 'sum' ? 'counter' : first.type);
     const names = prometheusMetricNames({ name: m.name, unit: def?.unit ?? '', instrument }, this.namespace);
     if (!names) return undefined;
-    const help = escapeText(def?.description || 'description missing');
-    const unitLine = names.unit ? `# UNIT ${names.name} ${escapeText(names.unit)}\n` : '';
-    const text = `# HELP ${names.name} ${help}\n${unitLine}# TYPE ${names.name} ${names.type}\n`;
+    const description = def?.description || 'description missing';
+    const text = `# HELP ${names.name} ${escapeText(description)}\n# TYPE ${names.name} ${names.type}\n`;
+    const unitLine = names.unit ? `# UNIT ${names.family} ${names.unit}\n` : '';
+    const openMetrics = `# HELP ${names.family} ${escapeOpenMetricsHelp(description)}\n# TYPE ${names.family} ${names.type}\n${unitLine}`;
     const scope = m.self ? this.scopes.self : this.scopes.tcp;
     let scopeLabels = `otel_scope_name="${escapeLabelValue(scope.name)}"`;
     if (scope.version) scopeLabels += `,otel_scope_version="${escapeLabelValue(scope.version)}"`;
     const n = names.name;
     state = {
       names,
-      head: { text: Buffer.from(text), openmetrics: Buffer.from(text) },
+      head: { text: Buffer.from(text), openmetrics: Buffer.from(openMetrics) },
       open: Buffer.from(`${n}{`),
       openCount: Buffer.from(`${n}_count{`),
       openSum: Buffer.from(`${n}_sum{`),
@@ -509,13 +533,21 @@ export class ExpositionWriter {
   }
 }
 
-/** `target_info`: the resource's attributes as labels, in both formats. */
+/** `target_info`: the resource's attributes as labels; a gauge in the text format, an info metric in OpenMetrics. */
 function targetInfo(resource: Attributes, labelName: (k: string) => string): Record<ExpositionFormat, Buffer> {
   let labels = '';
-  for (const key in resource) labels += `${labels ? ',' : ''}${labelName(key)}="${escapeLabelValue(resource[key])}"`;
+  const seen = new Set<string>();
+  for (const key in resource) {
+    const name = labelName(key);
+    if (seen.has(name)) continue; // (resource keys that collide: the first one)
+    seen.add(name);
+    labels += `${labels ? ',' : ''}${name}="${escapeLabelValue(resource[key])}"`;
+  }
   const sample = labels ? `target_info{${labels}} 1\n` : 'target_info 1\n';
-  const text = `# HELP target_info Target metadata\n# TYPE target_info gauge\n${sample}`;
-  return { text: Buffer.from(text), openmetrics: Buffer.from(text) };
+  return {
+    text: Buffer.from(`# HELP target_info Target metadata\n# TYPE target_info gauge\n${sample}`),
+    openmetrics: Buffer.from(`# HELP target Target metadata\n# TYPE target info\n${sample}`),
+  };
 }
 
 /** Lines a series takes: one, or count, sum and one per bucket. */

@@ -7,10 +7,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request, type IncomingHttpHeaders } from 'node:http';
 import { connect, type Socket } from 'node:net';
+import { spawnSync } from 'node:child_process';
 import { Telemetry } from '../../../src/core/telemetry.js';
 import { Aggregator } from '../../../src/processors/aggregate/aggregator.js';
 import { aggregateProcessorFactory } from '../../../src/processors/aggregate/factory.js';
-import { PrometheusExporter } from '../../../src/exporters/prometheus/exporter.js';
+import { PrometheusExporter, negotiate } from '../../../src/exporters/prometheus/exporter.js';
 import { prometheusExporterFactory } from '../../../src/exporters/prometheus/factory.js';
 import { eventBatch, type TcpEvent } from '../../../src/core/events.js';
 import { makeEvent } from '../../support/events.js';
@@ -18,7 +19,7 @@ import { testContext } from '../../support/context.js';
 import { assertSameSamples, parseExposition, sampleKeys } from './exposition.js';
 
 /** An exporter holding `n` five-tuple series of every tcp metric (histograms included), and a way to add more windows. */
-function exporterWith(n: number, overrides: Record<string, unknown> = {}, telemetry = new Telemetry()) {
+function exporterWith(n: number, overrides: Record<string, unknown> = {}, telemetry = new Telemetry(), selfMetrics = false) {
   const aggConfig = aggregateProcessorFactory.schema.parse({ ...(aggregateProcessorFactory.createDefaultConfig() as object), max_series: 10 * n + 10 });
   let now = Date.now();
   const agg = new Aggregator(aggConfig, { overflow: () => undefined, evicted: () => undefined }, now - 1000);
@@ -33,7 +34,7 @@ function exporterWith(n: number, overrides: Record<string, unknown> = {}, teleme
     return agg.flush((now += 1000));
   };
   const config = prometheusExporterFactory.schema.parse({ ...(prometheusExporterFactory.createDefaultConfig() as object), endpoint: '127.0.0.1:0', ...overrides });
-  const ex = new PrometheusExporter(config, { ...testContext('prometheus', 'exporter', { telemetry }), signal: 'metrics', selfMetrics: false });
+  const ex = new PrometheusExporter(config, { ...testContext('prometheus', 'exporter', { telemetry }), signal: 'metrics', selfMetrics });
   ex.consume(window(1));
   return { ex, window };
 }
@@ -166,6 +167,77 @@ test('at max_connections, a scrape gets in: the connection that waited longest w
     assert.equal(telemetry.total('tcpotel.exporter.connections.closed', { 'tcpotel.drop.reason': 'connection_limit' }), 1);
     assert.equal(telemetry.total('tcpotel.component.items.dropped'), 0, 'no data lost: nobody had asked');
     for (const s of idle) s.destroy();
+  } finally {
+    await ex.shutdown();
+  }
+});
+
+/** What Prometheus 2.42 sends. */
+const PROMETHEUS_ACCEPT = 'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
+
+test('the format a client asks for: OpenMetrics when it prefers it, else the text format', () => {
+  const om = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
+  const text = 'text/plain; version=0.0.4; charset=utf-8';
+  const cases: Array<[string | undefined, string]> = [
+    [undefined, text],
+    ['*/*', text],
+    ['text/plain', text],
+    ['text/html,application/xhtml+xml,*/*;q=0.8', text],
+    [PROMETHEUS_ACCEPT, om],
+    ['application/openmetrics-text', om],
+    ['application/openmetrics-text;version=0.0.1', 'application/openmetrics-text; version=0.0.1; charset=utf-8'],
+    ['application/openmetrics-text;version=2.0.0,text/plain;q=0.1', text],
+    ['text/plain;version=0.0.4;q=0.9,application/openmetrics-text;q=0.5', text],
+    ['application/openmetrics-text;q=0', text],
+    ['application/openmetrics-text;q=0.5,text/plain;q=0.5', om],
+  ];
+  for (const [accept, want] of cases) assert.equal(negotiate(accept).contentType, want, String(accept));
+});
+
+test('GET and HEAD on /metrics, OpenMetrics text for a client that asks for it, 405 for other methods', async () => {
+  const { ex } = exporterWith(50);
+  await ex.start();
+  try {
+    const get = await fetchText(ex.port, '/metrics');
+    const head = await fetchText(ex.port, '/metrics', { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(head.body, '');
+    assert.equal(head.headers['content-type'], get.headers['content-type']);
+    assert.equal(head.headers['content-length'], get.headers['content-length']);
+    const om = await fetchText(ex.port, '/metrics', { headers: { accept: PROMETHEUS_ACCEPT } });
+    assert.equal(om.headers['content-type'], 'application/openmetrics-text; version=1.0.0; charset=utf-8');
+    assert.equal(om.headers.vary, 'Accept');
+    const parsed = parseExposition(om.body);
+    assert.ok(parsed.eof, '# EOF at the end');
+    assertSameSamples(sampleKeys(parsed.samples), sampleKeys(parseExposition(get.body).samples));
+    assert.equal(parsed.families.get('tcp_io_bytes')?.unit, 'bytes');
+    const post = await fetchText(ex.port, '/metrics', { method: 'POST' });
+    assert.equal(post.status, 405);
+    assert.equal(post.headers.allow, 'GET, HEAD');
+    assert.equal((await fetchText(ex.port, '/', { method: 'HEAD' })).status, 404);
+  } finally {
+    await ex.shutdown();
+  }
+});
+
+test('promtool check metrics (Debian’s prometheus package) accepts a real scrape', async (t) => {
+  if (spawnSync('promtool', ['--version'], { stdio: 'ignore' }).status !== 0) {
+    t.skip('promtool is not installed (scripts/setup.sh installs the prometheus package)');
+    return;
+  }
+  const telemetry = new Telemetry();
+  // Every tcp metric with five-tuple keys, tcpotel's own metrics too.
+  const { ex } = exporterWith(20, {}, telemetry, true);
+  telemetry.counter('tcpotel.component.items.dropped', { 'tcpotel.component.id': 'x', 'tcpotel.drop.reason': 'queue_full' }).add(2);
+  telemetry.gauge('tcpotel.exporter.queue.size', { 'tcpotel.component.id': 'otlp' }, () => 3);
+  await ex.start();
+  try {
+    const body = (await fetchText(ex.port, '/metrics')).body;
+    assert.match(body, /^tcp_rtt_seconds_bucket\{/m);
+    assert.match(body, /^tcpotel_component_items_dropped_total\{/m);
+    const r = spawnSync('promtool', ['check', 'metrics'], { input: body, encoding: 'utf8' });
+    assert.equal(`${r.stdout}${r.stderr}`, '', 'no problem reported');
+    assert.equal(r.status, 0);
   } finally {
     await ex.shutdown();
   }

@@ -1,9 +1,10 @@
 /**
  * The exposition writer against @opentelemetry/exporter-prometheus's serializer, which
- * tcpotel used before: from the same accumulator, the same samples (names, labels, values,
- * sample by sample) and the same HELP, UNIT and TYPE lines once per metric; after any mix
- * of changes, new series and expired ones, an incremental render is byte for byte a render
- * from scratch.
+ * tcpotel used before: from the same accumulator, the same samples (labels and values,
+ * sample by sample; names with the unit suffixes of src/semconv/prometheus.ts, which the
+ * serializer did not add) and the same HELP and TYPE lines once per metric; OpenMetrics
+ * text holds the same samples; after any mix of changes, new series and expired ones, an
+ * incremental render is byte for byte a render from scratch.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +13,8 @@ import { MetricsAccumulator } from '../../../src/exporters/shared/accumulator.js
 import { instrumentationScope, selfScope } from '../../../src/exporters/shared/resource.js';
 import { ExpositionWriter } from '../../../src/exporters/prometheus/writer.js';
 import { seriesKey, type Attributes, type HrTime, type MetricBatch, type MetricPoint } from '../../../src/core/metrics.js';
-import { DEFAULT_BOUNDS } from '../../../src/semconv/metrics.js';
+import { ALL_METRICS, DEFAULT_BOUNDS, type MetricDefinition } from '../../../src/semconv/metrics.js';
+import { prometheusMetricNames } from '../../../src/semconv/prometheus.js';
 import { mulberry32 } from '../../../src/core/hash.js';
 import { assertSameSamples, parseExposition, sampleKeys } from './exposition.js';
 
@@ -122,12 +124,39 @@ function wire(text: string): string {
   return Buffer.from(text, 'utf8').toString('utf8');
 }
 
+/** The name the OpenTelemetry serializer gave a metric: sanitized, `_total` on counters, no unit. */
+function serializerName(name: string, counter: boolean, namespace: string): string {
+  let n = name.replace(/[^a-z0-9_]/gi, '_').replace(/_{2,}/g, '_');
+  if (namespace) n = `${namespace}_${n}`;
+  return counter && !n.endsWith('_total') ? `${n}_total` : n;
+}
+
+const CUSTOM: MetricDefinition = { name: 'custom.metric-name', instrument: 'counter', unit: '', description: '', attributes: [] };
+
+/** The serializer's sample and family names to ours (what the unit suffixes change). */
+function renames(namespace: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const m of [...ALL_METRICS, CUSTOM]) {
+    const ours = prometheusMetricNames(m, namespace)!;
+    const theirs = serializerName(m.name, m.instrument === 'counter', namespace);
+    out.set(theirs, ours.name);
+    if (m.instrument === 'histogram') for (const s of ['_count', '_sum', '_bucket']) out.set(theirs + s, ours.name + s);
+  }
+  return out;
+}
+
 /** Samples, and metadata per family, of both; equal or fail with the first difference. */
-function assertSameExposition(ours: string, theirs: string) {
+function assertSameExposition(ours: string, theirs: string, namespace = '') {
   const a = parseExposition(ours);
   const b = parseExposition(wire(theirs));
-  assertSameSamples(sampleKeys(a.samples), sampleKeys(b.samples));
-  assert.deepEqual([...a.families.values()].sort((x, y) => x.name.localeCompare(y.name)), [...b.families.values()].sort((x, y) => x.name.localeCompare(y.name)));
+  const rename = renames(namespace);
+  const to = (n: string) => rename.get(n) ?? n;
+  assertSameSamples(sampleKeys(a.samples), sampleKeys(b.samples, to));
+  const families = (p: typeof a, f: (n: string) => string) =>
+    [...p.families.values()].map((x) => ({ name: f(x.name), help: x.help, type: x.type })).sort((x, y) => x.name.localeCompare(y.name));
+  assert.deepEqual(families(a, (n) => n), families(b, to));
+  // No UNIT lines in the text format (it has none): OpenMetrics carries them.
+  assert.deepEqual([...a.families.values()].filter((f) => f.unit !== undefined), []);
   return a;
 }
 
@@ -139,11 +168,11 @@ test('the same samples and metadata as the OpenTelemetry serializer, for every k
     assert.ok(overflow() > 0, 'some series overflowed');
     const ours = new ExpositionWriter(namespace, scopes).renderNow(acc.collectSeries([101, 0])).text();
     const theirs = new PrometheusSerializer(namespace || undefined).serialize(acc.collect([101, 0]));
-    const parsed = assertSameExposition(ours, theirs);
+    const parsed = assertSameExposition(ours, theirs, namespace);
     const p = namespace ? 'ns_' : '';
     // What the comparison covered.
     const names = new Set(parsed.samples.map((s) => s.name));
-    for (const n of ['target_info', 'tcp_connections_opened_total', 'tcp_connections_active', 'tcp_rtt_bucket', 'tcp_rtt_count', 'tcp_rtt_sum', 'tcp_connections_failed_total', 'system_network_connection_count', 'custom_metric_name_total', 'tcpotel_component_items_in_total', 'tcpotel_exporter_queue_size']) {
+    for (const n of ['target_info', 'tcp_connections_opened_total', 'tcp_connections_active', 'tcp_io_bytes_total', 'tcp_rtt_seconds_bucket', 'tcp_rtt_seconds_count', 'tcp_rtt_seconds_sum', 'tcp_handshake_duration_seconds_bucket', 'tcp_connection_duration_seconds_count', 'tcp_connections_failed_total', 'system_network_connections', 'custom_metric_name_total', 'tcpotel_component_items_in_total', 'tcpotel_exporter_queue_size']) {
       assert.ok(names.has(n === 'target_info' ? n : p + n), `${p + n} is in the exposition`);
     }
     assert.ok(parsed.samples.some((s) => s.labels.otel_metric_overflow === 'true'), 'an overflow series');
@@ -156,10 +185,31 @@ test('the same samples and metadata as the OpenTelemetry serializer, for every k
 
 test('an empty accumulator: target_info alone', () => {
   const { acc } = accumulator();
-  const ours = new ExpositionWriter('', scopes).renderNow(acc.collectSeries([1, 0])).text();
+  const e = new ExpositionWriter('', scopes).renderNow(acc.collectSeries([1, 0]));
   const theirs = new PrometheusSerializer().serialize(acc.collect([1, 0]));
   assert.ok(theirs.endsWith('# no registered metrics'));
-  assert.equal(ours, theirs.replace('# no registered metrics', ''));
+  assert.equal(e.text(), theirs.replace('# no registered metrics', ''));
+  assert.match(e.text('openmetrics'), /^# HELP target Target metadata\n# TYPE target info\ntarget_info\{[^\n]*\} 1\n# EOF\n$/);
+});
+
+test('OpenMetrics text: the same samples; families named without _total, a UNIT line where the name ends in its unit, target_info an info metric, # EOF last', () => {
+  const { acc } = accumulator(175);
+  acc.add(varied(0));
+  addSelf(acc, [101, 0], 1);
+  const e = new ExpositionWriter('', scopes).renderNow(acc.collectSeries([101, 0]));
+  const text = parseExposition(e.text('text'));
+  const om = parseExposition(e.text('openmetrics'));
+  assert.ok(om.eof && !text.eof);
+  assertSameSamples(sampleKeys(om.samples), sampleKeys(text.samples));
+  const f = (name: string) => om.families.get(name);
+  assert.deepEqual(f('tcp_io_bytes'), { name: 'tcp_io_bytes', help: 'Bytes sent (and acknowledged) and received, by direction.', type: 'counter', unit: 'bytes' });
+  assert.deepEqual(f('tcp_rtt_seconds'), { name: 'tcp_rtt_seconds', help: f('tcp_rtt_seconds')!.help, type: 'histogram', unit: 'seconds' });
+  assert.deepEqual(f('tcp_connections_opened'), { name: 'tcp_connections_opened', help: 'Connections established (connect or accept) since start.', type: 'counter' });
+  assert.equal(f('tcp_connections_active')!.type, 'gauge');
+  assert.equal(f('target')!.type, 'info');
+  for (const fam of om.families.values()) if (fam.unit) assert.ok(fam.name.endsWith(`_${fam.unit}`), `${fam.name}: its UNIT is its suffix`);
+  assert.equal(om.familyOf.get('tcp_io_bytes_total'), 'tcp_io_bytes');
+  assert.equal(om.familyOf.get('target_info'), 'target');
 });
 
 test('incremental renders: after changes, new series and expired ones, byte for byte a render from scratch, and the serializer’s samples', () => {
