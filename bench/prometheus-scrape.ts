@@ -28,6 +28,7 @@ import type { Exporter, ExporterContext } from '../src/core/component.js';
 import { Aggregator } from '../src/processors/aggregate/aggregator.js';
 import { aggregateProcessorFactory } from '../src/processors/aggregate/factory.js';
 import { prometheusExporterFactory } from '../src/exporters/prometheus/factory.js';
+import type { Exposition } from '../src/exporters/prometheus/writer.js';
 import { testContext } from '../test/support/context.js';
 import { makeEvent, tuples, type Tuple } from './lib/synthetic.js';
 import { arg, cpuSeconds, round, rssMiB } from './lib/util.js';
@@ -42,7 +43,7 @@ function hasCurl(): boolean {
 /** Series a tuple that opened and closed has: opened, closed, active, io x2, rtt, handshake, duration. */
 const SERIES_PER_TUPLE = 8;
 
-type PromExporter = Exporter & { port: number };
+type PromExporter = Exporter & { port: number; exposition(): Promise<Exposition> };
 
 function gc(): void {
   (globalThis as { gc?: () => void }).gc?.();
@@ -175,9 +176,10 @@ async function repetition(rep: number, scraper: ReturnType<typeof startClient>) 
     const tenthChanged = await scrape(ex.port);
     const mem = rssMiB();
     // Lines, counted here rather than by the client (which reads as fast as it can).
-    const text = (ex as unknown as { scrape(): string }).scrape();
+    const e = await ex.exposition();
     let lines = 0;
-    for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lines++;
+    for (const b of e.body('text')) for (let i = b.indexOf(10); i >= 0; i = b.indexOf(10, i + 1)) lines++;
+    e.release();
     return { first, unchanged, all_changed: allChanged, tenth_changed: tenthChanged, rss_mib: mem.rss, peak_rss_mib: mem.peak, tuples: pop.length, lines };
   } finally {
     await ex.shutdown();
