@@ -173,13 +173,6 @@ export class Exposition {
     return n;
   }
 
-  /** Bytes of its arenas that a later render replaced: what holding it keeps alive. */
-  get replacedBytes(): number {
-    let n = 0;
-    for (const m of this.metrics) if (m.arena.retired) n += m.arena.buf.length;
-    return n;
-  }
-
   hold(): this {
     this.refs++;
     return this;
@@ -239,7 +232,7 @@ export class ExpositionWriter {
   ): Generator<void, Exposition, void> {
     // The accumulator gives the same object when nothing changed: nothing to look at.
     if (input === this.lastInput && this.last) return this.last;
-    this.lastInput = input;
+    this.lastInput = undefined;
     const renderNo = ++this.renders;
     let changed = false;
     /** From the first change on, the last exposition is not the writer's to give any more. */
@@ -343,6 +336,7 @@ export class ExpositionWriter {
       this.metrics.delete(name);
       if (state.arena) this.pool.retire(state.arena);
     }
+    this.lastInput = input;
     if (this.last && !changed) return this.last;
     this.last?.release();
     const exposition = new Exposition(++this.generation, points, this.target.text, parts, this.pool);
