@@ -20,7 +20,7 @@ import { eventBatch, type TcpEvent } from '../src/core/events.js';
 import { hrTimeFromMs } from '../src/core/metrics.js';
 import { Telemetry } from '../src/core/telemetry.js';
 import { aggregateProcessorFactory } from '../src/processors/aggregate/factory.js';
-import { defaultPrometheusConfig } from '../src/exporters/prometheus/exporter.js';
+import { defaultPrometheusConfig } from '../src/exporters/prometheus/config.js';
 import { MetricsAccumulator } from '../src/exporters/shared/accumulator.js';
 import { testContext } from '../test/support/context.js';
 import { makeEvent, type Tuple } from './lib/synthetic.js';

@@ -12,11 +12,13 @@
  *                 (bench/peers/holder.c), live and from the start-up snapshot
  *   4. caps       1M distinct five-tuples through aggregate + the metrics accumulator
  *                 (dist/bench/memory-caps.js): peak RSS and overflow counts
+ *   5. prometheus a scrape of 50k series from the Prometheus exporter, first, unchanged and
+ *                 changed (dist/bench/prometheus-scrape.js)
  *
  * Prints a table with targets and PASS/FAIL, and writes bench/results/<timestamp>.json and
  * bench/results/latest.json. Needs root (BPF), a built tree (`make build`), bpftool and
  * bpftrace. Options:
- *   --only overhead,pipeline,memory,caps   run a subset
+ *   --only overhead,pipeline,memory,caps,prometheus   run a subset
  *   --quick                                short durations (a smoke test; figures are rough)
  *   --reps N  --load-seconds S             overhead repetitions (3) and load length (8)
  *   --rate R                               the fixed offered load (10000 conn/s)
@@ -43,6 +45,7 @@ const LOGS_YAML = join(ROOT, 'bench', 'pipelines', 'logs.yaml');
 const MEMORY_YAML = join(ROOT, 'bench', 'pipelines', 'memory.yaml');
 const PIPELINE_JS = join(ROOT, 'dist', 'bench', 'pipeline-throughput.js');
 const CAPS_JS = join(ROOT, 'dist', 'bench', 'memory-caps.js');
+const PROMETHEUS_JS = join(ROOT, 'dist', 'bench', 'prometheus-scrape.js');
 
 // ---------------------------------------------------------------- options
 
@@ -53,7 +56,7 @@ const opt = (name, fallback) => {
   return i >= 0 && i + 1 < argv.length ? argv[i + 1] : fallback;
 };
 const QUICK = flag('--quick');
-const ONLY = new Set((opt('--only', 'pipeline,caps,memory,overhead')).split(',').map((s) => s.trim()).filter(Boolean));
+const ONLY = new Set((opt('--only', 'pipeline,caps,prometheus,memory,overhead')).split(',').map((s) => s.trim()).filter(Boolean));
 const REPS = Number(opt('--reps', QUICK ? '1' : '3'));
 const LOAD_S = Number(opt('--load-seconds', QUICK ? '3' : '8'));
 const RATE = Number(opt('--rate', '10000'));
@@ -72,6 +75,8 @@ const TARGETS = {
   pipelineEventsPerS: 2_000_000,
   capsPeakRssMiB: 512,
   capsGrowthPct: 10,
+  prometheusScrapeS: 0.5,
+  prometheusRescrapeS: 0.05,
 };
 
 // ---------------------------------------------------------------- small helpers
@@ -920,6 +925,17 @@ async function caps() {
   return lastJson(r.stdout, 'memory-caps');
 }
 
+// ---------------------------------------------------------------- 5. prometheus
+
+/** A scrape of 50k series (the exporter's max_series), in process, to a client in another process. */
+async function prometheus() {
+  const args = ['--expose-gc', PROMETHEUS_JS, ...(QUICK ? ['--reps', '1'] : [])];
+  const background_busy_pct = await backgroundBusy(500);
+  const r = await run('node', args, { timeoutMs: 300_000 });
+  if (r.code !== 0) throw new Error(`prometheus-scrape benchmark failed (${r.code}):\n${r.stderr.slice(-3000)}`);
+  return { background_busy_pct, ...lastJson(r.stdout, 'prometheus-scrape') };
+}
+
 // ---------------------------------------------------------------- 3. memory
 
 function hardNoFile() {
@@ -1115,6 +1131,15 @@ function table(results) {
     add('caps 1M five-tuples', 'accumulator series / overflow', `${fmt(c.accumulator_series)} / ${fmt(c.overflow.accumulator_series_overflow)}`);
     add('caps 1M five-tuples', 'time', `${c.seconds} s`);
   } else if (c?.error) add('caps', 'error', c.error.split('\n')[0], '', false);
+  const pr = results.prometheus;
+  if (pr?.first) {
+    const b = `prometheus ${fmt(pr.series)} series`;
+    const row = (x) => `${x.seconds} s (CPU ${x.cpu_s} s, longest block ${x.max_block_ms} ms)`;
+    add(b, 'scrape, every series changed', row(pr.all_changed), `< ${TARGETS.prometheusScrapeS} s`, pr.all_changed.seconds < TARGETS.prometheusScrapeS);
+    add(b, 're-scrape, nothing changed', row(pr.unchanged), `< ${TARGETS.prometheusRescrapeS} s`, pr.unchanged.seconds < TARGETS.prometheusRescrapeS);
+    add(b, 'first scrape / one tuple in ten changed', `${row(pr.first)} / ${row(pr.tenth_changed)}`);
+    add(b, 'size, peak RSS', `${fmt(pr.first.bytes / 1e6, 1)} MB (${fmt(pr.lines)} lines), ${pr.peak_rss_mib} MiB`);
+  } else if (pr?.error) add('prometheus', 'error', pr.error.split('\n')[0], '', false);
 
   const widths = [0, 1, 2, 3, 4].map((i) => Math.max(...rows.map((r) => r[i].length), ['benchmark', 'metric', 'value', 'target', ''][i].length));
   const line = (r) => r.map((v, i) => v.padEnd(widths[i])).join('  ').trimEnd();
@@ -1141,6 +1166,7 @@ async function main() {
   const steps = [
     ['pipeline', pipeline],
     ['caps', caps],
+    ['prometheus', prometheus],
     ['memory', memory],
     ['overhead', overhead],
   ];

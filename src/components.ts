@@ -14,7 +14,7 @@ import {
   sampleProcessorFactory,
 } from './processors/index.js';
 import { otlpExporterFactory, otlpHttpExporterFactory } from './exporters/otlp/factory.js';
-import { prometheusExporterFactory } from './exporters/prometheus/exporter.js';
+import { prometheusExporterFactory } from './exporters/prometheus/factory.js';
 import { debugExporterFactory } from './exporters/debug/exporter.js';
 import { fileExporterFactory } from './exporters/file/exporter.js';
 import { viewExporterFactory } from './exporters/view/exporter.js';

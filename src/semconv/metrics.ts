@@ -56,6 +56,13 @@ export const SELF_METRICS_DEFS = {
   seriesOverflow: def('tcpotel.aggregate.series.overflow', 'counter', '{update}', 'Updates folded into the otel.metric.overflow series because the series cap was reached.', ['tcpotel.component.id', 'tcpotel.pipeline.id']),
   connectionsEvicted: def('tcpotel.aggregate.connections.evicted', 'counter', '{connection}', 'Tracked connections evicted because max_connections was reached; their later bytes count as new.', ['tcpotel.component.id', 'tcpotel.pipeline.id']),
   processCacheEvicted: def('tcpotel.process.cache.evicted', 'counter', '{process}', 'Entries evicted from the process processor’s cache because cache_size was reached.', ['tcpotel.component.id', 'tcpotel.pipeline.id']),
+  exporterConnectionsClosed: def(
+    'tcpotel.exporter.connections.closed',
+    'counter',
+    '{connection}',
+    'Client connections an endpoint (prometheus) closed on its own, by reason: connection_limit (to stay within max_connections), header_timeout, idle_timeout, slow_reader.',
+    ['tcpotel.component.id', 'tcpotel.drop.reason'],
+  ),
   exporterQueueSize: def('tcpotel.exporter.queue.size', 'gauge', '{batch}', 'Batches waiting in an exporter’s sending queue.', ['tcpotel.component.id']),
   exporterQueueCapacity: def('tcpotel.exporter.queue.capacity', 'gauge', '{item}', 'Capacity of an exporter’s sending queue, in items.', ['tcpotel.component.id']),
 } as const;

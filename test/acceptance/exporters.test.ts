@@ -12,6 +12,11 @@ import { OtlpReceiver } from '../support/otlp-receiver.js';
 import { runClient, startServer, sleep } from '../support/peer.js';
 import { latestValue, startService } from '../support/service.js';
 import type { PrometheusExporter } from '../../src/exporters/prometheus/exporter.js';
+import { TCP_METRICS } from '../../src/semconv/metrics.js';
+import { prometheusMetricNames } from '../../src/semconv/prometheus.js';
+
+/** A metric's Prometheus sample name (src/semconv/prometheus.ts: the one place names are made). */
+const promName = (m: (typeof TCP_METRICS)[keyof typeof TCP_METRICS]) => prometheusMetricNames(m)!.name;
 
 const N = 5;
 const K = 700;
@@ -162,11 +167,12 @@ test('Prometheus: a scrape parses and shows the same counts; a real Prometheus s
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /text\/plain/);
     const samples = parseExposition(await res.text());
-    assert.equal(sumOf(samples, 'tcp_connections_opened_total'), 2 * N);
-    assert.equal(sumOf(samples, 'tcp_connections_closed_total'), 2 * N);
-    assert.equal(sumOf(samples, 'tcp_io_total', 'network_io_direction="transmit"'), N * (K + M));
-    assert.equal(sumOf(samples, 'tcp_io_total', 'network_io_direction="receive"'), N * (K + M));
-    assert.equal(sumOf(samples, 'tcp_handshake_duration_count'), 2 * N);
+    assert.equal(promName(TCP_METRICS.io), 'tcp_io_bytes_total');
+    assert.equal(sumOf(samples, promName(TCP_METRICS.opened)), 2 * N);
+    assert.equal(sumOf(samples, promName(TCP_METRICS.closed)), 2 * N);
+    assert.equal(sumOf(samples, promName(TCP_METRICS.io), 'network_io_direction="transmit"'), N * (K + M));
+    assert.equal(sumOf(samples, promName(TCP_METRICS.io), 'network_io_direction="receive"'), N * (K + M));
+    assert.equal(sumOf(samples, `${promName(TCP_METRICS.handshake)}_count`), 2 * N);
 
     // The real thing: Prometheus scrapes the endpoint and answers a query with the same count.
     let value = -1;
@@ -182,6 +188,11 @@ test('Prometheus: a scrape parses and shows the same counts; a real Prometheus s
       if (value !== 2 * N) await sleep(500);
     }
     assert.equal(value, 2 * N, 'sum(tcp_connections_opened_total) as Prometheus sees it');
+    // It scraped OpenMetrics text (it asks for it first): the units of # UNIT lines reached it.
+    const meta = (await (await fetch(`http://127.0.0.1:${promPort}/api/v1/targets/metadata?metric=tcp_io_bytes`)).json()) as { data: Array<{ type: string; unit: string }> };
+    assert.deepEqual(meta.data.map((m) => [m.type, m.unit]), [['counter', 'bytes']]);
+    const up = (await (await fetch(`http://127.0.0.1:${promPort}/api/v1/query?query=up`)).json()) as { data: { result: Array<{ value: [number, string] }> } };
+    assert.equal(up.data.result[0]?.value[1], '1', 'every scrape parsed');
   } finally {
     prom.kill('SIGTERM');
     await service.shutdown();

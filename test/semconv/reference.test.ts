@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/core/paths.js';
 import { ALL_METRICS } from '../../src/semconv/metrics.js';
+import { prometheusMetricNames } from '../../src/semconv/prometheus.js';
 import { ATTR, EVENT_NAMES, RESOURCE_ATTR, SELF_ATTR, eventAttributes } from '../../src/semconv/attributes.js';
 import { EVENT_KINDS } from '../../src/core/events.js';
 import { KEY_PRESETS } from '../../src/processors/aggregate/config.js';
@@ -29,15 +30,16 @@ function table(heading: string): string[][] {
     .map((l) => l.slice(1, -1).split(' | ').map((c) => c.trim().replace(/`/g, '')));
 }
 
-test('every metric in the code is documented with its instrument and unit, and nothing else', () => {
+test('every metric in the code is documented with its Prometheus name, instrument and unit, and nothing else', () => {
   const rows = [...table('Metrics'), ...table("tcpotel's own metrics")];
   const documented = new Map(rows.map((r) => [r[0]!, r]));
   for (const m of ALL_METRICS) {
     const row = documented.get(m.name);
     assert.ok(row, `${m.name} is documented`);
-    assert.equal(row[1], m.instrument, `${m.name} instrument`);
-    assert.equal(row[2], m.unit, `${m.name} unit`);
-    for (const a of m.attributes) assert.ok(row[3]!.includes(a), `${m.name} lists attribute ${a}`);
+    assert.equal(row[1], prometheusMetricNames(m)!.name, `${m.name} Prometheus name`);
+    assert.equal(row[2], m.instrument, `${m.name} instrument`);
+    assert.equal(row[3], m.unit, `${m.name} unit`);
+    for (const a of m.attributes) assert.ok(row[4]!.includes(a), `${m.name} lists attribute ${a}`);
   }
   assert.deepEqual([...documented.keys()].sort(), ALL_METRICS.map((m) => m.name).sort());
 });

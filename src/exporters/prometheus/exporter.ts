@@ -1,61 +1,82 @@
 /**
- * Prometheus pull endpoint: cumulative metrics in the text exposition format, served on
- * 127.0.0.1 by default. Encoding is the OpenTelemetry Prometheus serializer's.
+ * Prometheus pull endpoint: cumulative metrics in the text exposition format (0.0.4), or in
+ * OpenMetrics text (1.0.0) to a client that asks for it (Accept), GET and HEAD on /metrics,
+ * served on 127.0.0.1 by default. The exposition is written by ExpositionWriter (writer.ts), which
+ * re-renders only the series that changed since the last scrape, a slice per turn of the
+ * event loop; the result is shared by every response and streamed to each client as fast
+ * as it takes it.
+ *
+ * The endpoint limits what clients can cost (connections.ts): max_connections at once,
+ * read_header_timeout and idle_timeout for connections that do not ask, write_timeout for
+ * responses nobody reads, and a bound on the old expositions slow responses keep alive.
+ * Each cut is counted (tcpotel.exporter.connections.closed by reason; the data points of a
+ * cut response in tcpotel.component.items.dropped, reason slow_reader).
  */
-import { createServer, type Server, type ServerResponse } from 'node:http';
-import { z } from 'zod';
-import { PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
-import type { Batch, Exporter, ExporterContext, ExporterFactory } from '../../core/component.js';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Batch, Exporter, ExporterContext } from '../../core/component.js';
 import { UserFacingError } from '../../core/errors.js';
-import { nowHrTime } from '../../core/metrics.js';
-import { duration } from '../../config/units.js';
+import { nowHrTime, type MetricBatch } from '../../core/metrics.js';
 import { SELF_METRICS_DEFS } from '../../semconv/metrics.js';
 import { MetricsAccumulator } from '../shared/accumulator.js';
+import { instrumentationScope, selfScope } from '../shared/resource.js';
+import { splitHostPort, type PrometheusConfig } from './config.js';
+import { Connections, type Connection, type CloseReason } from './connections.js';
+import { ExpositionWriter, type Exposition, type ExpositionFormat } from './writer.js';
 
-export const prometheusConfigSchema = z.strictObject({
-  /** host:port to listen on. */
-  endpoint: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]*):\d{1,5}$/, { message: 'endpoint must be host:port, e.g. 127.0.0.1:9464' }),
-  /** Prefix for every metric name. */
-  namespace: z.string().regex(/^([a-zA-Z_][a-zA-Z0-9_]*)?$/, { message: 'namespace must be a valid Prometheus name prefix' }),
-  /** Series that nothing updates for this long disappear from the endpoint. */
-  metric_expiration: duration(),
-  max_series: z.number().int().min(1),
-});
-export type PrometheusConfig = z.output<typeof prometheusConfigSchema>;
+export { defaultPrometheusConfig, prometheusConfigSchema, splitHostPort, type PrometheusConfig } from './config.js';
 
-export function defaultPrometheusConfig() {
-  return { endpoint: '127.0.0.1:9464', namespace: '', metric_expiration: '5m', max_series: 50_000 };
-}
+/** Series rendered per turn of the event loop: a few milliseconds of work. */
+const RENDER_SLICE_SERIES = 1000;
+/**
+ * A response writes at most this much per write() call (a view of the shared exposition,
+ * not a copy): what can be queued for one connection besides the kernel's socket buffer...
+ */
+const WRITE_PIECE = 4 * 1024 * 1024;
+/** ...and this much per turn of the event loop before it lets other work run. */
+const WRITE_TURN = 16 * 1024 * 1024;
 
-export function splitHostPort(endpoint: string): { host: string; port: number } {
-  const i = endpoint.lastIndexOf(':');
-  let host = endpoint.slice(0, i);
-  if (host.startsWith('[')) host = host.slice(1, -1);
-  return { host: host || '0.0.0.0', port: Number(endpoint.slice(i + 1)) };
-}
-
-/** Data points per piece of a streamed scrape: a few milliseconds of serializing each. */
-const SCRAPE_PIECE_POINTS = 2000;
-/** What the serializer writes when there is nothing. */
-const NO_METRICS = '# no registered metrics';
-
-/** A piece's text without its leading comment lines (HELP, UNIT, TYPE already written). */
-function withoutComments(text: string): string {
-  let at = 0;
-  while (text.startsWith('#', at)) {
-    const nl = text.indexOf('\n', at);
-    if (nl < 0) return '';
-    at = nl + 1;
+/**
+ * The format to answer in, from an Accept header: OpenMetrics text when the client prefers
+ * it (the highest q, the first listed on a tie; versions 1.0.0 and 0.0.1 are the same text
+ * here), else the text format, which every client takes. Prometheus asks for
+ * `application/openmetrics-text;version=1.0.0,...,text/plain;version=0.0.4;q=0.5,*\/*;q=0.1`.
+ */
+export function negotiate(accept: string | undefined): { format: ExpositionFormat; contentType: string } {
+  const text = { format: 'text' as const, contentType: 'text/plain; version=0.0.4; charset=utf-8' };
+  if (!accept) return text;
+  let best: { q: number; format: ExpositionFormat; version: string } | undefined;
+  for (const range of accept.split(',')) {
+    const [type = '', ...params] = range.split(';').map((p) => p.trim());
+    let q = 1;
+    let version = '';
+    for (const p of params) {
+      const eq = p.indexOf('=');
+      const key = p.slice(0, eq).trim().toLowerCase();
+      const value = p.slice(eq + 1).trim().replace(/^"|"$/g, '');
+      if (key === 'q') q = Number(value);
+      else if (key === 'version') version = value;
+    }
+    if (!(q > 0)) continue;
+    const t = type.toLowerCase();
+    let format: ExpositionFormat;
+    if (t === 'application/openmetrics-text' && (version === '' || version === '1.0.0' || version === '0.0.1')) format = 'openmetrics';
+    else if (t === 'text/plain' || t === 'text/*' || t === '*/*') format = 'text';
+    else continue;
+    if (!best || q > best.q) best = { q, format, version };
   }
-  return text.slice(at);
+  if (best?.format !== 'openmetrics') return text;
+  return { format: 'openmetrics', contentType: `application/openmetrics-text; version=${best.version || '1.0.0'}; charset=utf-8` };
 }
 
 export class PrometheusExporter implements Exporter {
   private server?: Server;
   private readonly acc: MetricsAccumulator;
-  private readonly serializer: PrometheusSerializer;
-  /** The same, without target_info: for every piece of a streamed scrape but the first. */
-  private readonly serializerNoTarget: PrometheusSerializer;
+  private readonly writer: ExpositionWriter;
+  /** The render in progress, which every scrape arriving meanwhile shares. */
+  private rendering?: Promise<Exposition>;
+  /** Batches that arrived during a render: added once it is done, so that it sees one state. */
+  private held: MetricBatch[] = [];
+  private readonly connections: Connections;
   /** The port actually bound (endpoint port 0 picks one). */
   port = 0;
 
@@ -63,96 +84,149 @@ export class PrometheusExporter implements Exporter {
     private readonly config: PrometheusConfig,
     private readonly ctx: ExporterContext,
   ) {
-    const overflow = ctx.telemetry.telemetry.counter(SELF_METRICS_DEFS.seriesOverflow.name, { 'tcpotel.component.id': ctx.id });
+    const telemetry = ctx.telemetry.telemetry;
+    const overflow = telemetry.counter(SELF_METRICS_DEFS.seriesOverflow.name, { 'tcpotel.component.id': ctx.id });
     this.acc = new MetricsAccumulator(
       { temporality: 'cumulative', maxSeries: config.max_series, expiryMs: config.metric_expiration, onOverflow: (n) => overflow.add(n) },
       nowHrTime(),
     );
-    this.serializer = new PrometheusSerializer(config.namespace || undefined);
-    this.serializerNoTarget = new PrometheusSerializer(config.namespace || undefined, false, undefined, true);
+    this.writer = new ExpositionWriter(config.namespace, { tcp: instrumentationScope(), self: selfScope() });
+    const closed = new Map<CloseReason, { add(n: number): void }>();
+    this.connections = new Connections(
+      { maxConnections: config.max_connections, readHeaderMs: config.read_header_timeout, idleMs: config.idle_timeout, writeMs: config.write_timeout },
+      (conn, reason) => {
+        let c = closed.get(reason);
+        if (!c) closed.set(reason, (c = telemetry.counter(SELF_METRICS_DEFS.exporterConnectionsClosed.name, { 'tcpotel.component.id': ctx.id, 'tcpotel.drop.reason': reason })));
+        c.add(1);
+        // A response cut short: its scraper lost that scrape's data points.
+        if (conn.points > 0) ctx.telemetry.dropped(conn.points, 'slow_reader');
+      },
+    );
   }
 
-  /** The exposition text as a scrape would get it now. */
-  scrape(): string {
+  private input() {
     if (this.ctx.selfMetrics) this.acc.setSelf(this.ctx.telemetry.telemetry.collect(), nowHrTime());
-    return this.serializer.serialize(this.acc.collect(nowHrTime()));
+    return this.acc.collectSeries(nowHrTime());
+  }
+
+  /** The exposition text as a scrape would get it now, rendered in one go. */
+  scrape(format: ExpositionFormat = 'text'): string {
+    return this.writer.renderNow(this.input()).text(format);
+  }
+
+  /** Connections open now, and the bytes of replaced expositions that responses still hold. */
+  stats(): { connections: number; heldBytes: number } {
+    return { connections: this.connections.size, heldBytes: this.writer.memory().heldBytes };
   }
 
   /**
-   * The exposition of one consistent collect(), in pieces of at most `points` data points
-   * (a metric's points may span pieces; its HELP, UNIT and TYPE lines come once, before
-   * its first point): the same samples as scrape(), so that a large scrape can be written
-   * a piece per turn of the event loop instead of in one block.
+   * The current exposition, held for the caller (release() it when done): rendered a
+   * slice per turn of the event loop, or the render already under way.
    */
-  *scrapePieces(points = SCRAPE_PIECE_POINTS): Generator<string> {
-    if (this.ctx.selfMetrics) this.acc.setSelf(this.ctx.telemetry.telemetry.collect(), nowHrTime());
-    const rm = this.acc.collect(nowHrTime());
-    let first = true;
-    for (const sm of rm.scopeMetrics) {
-      for (const metric of sm.metrics) {
-        const all = metric.dataPoints as unknown[];
-        for (let i = 0; i === 0 || i < all.length; i += points) {
-          const piece = { ...metric, dataPoints: all.slice(i, i + points) } as typeof metric;
-          let text = (first ? this.serializer : this.serializerNoTarget).serialize({ resource: rm.resource, scopeMetrics: [{ scope: sm.scope, metrics: [piece] }] });
-          if (text.endsWith(NO_METRICS)) continue; // (a name the serializer refused)
-          if (i > 0) text = withoutComments(text);
-          first = false;
-          yield text;
-        }
-      }
+  exposition(): Promise<Exposition> {
+    if (!this.rendering) {
+      const render = this.writer.render(this.input(), RENDER_SLICE_SERIES);
+      this.rendering = new Promise<Exposition>((resolve, reject) => {
+        const step = () => {
+          try {
+            const r = render.next();
+            if (r.done) resolve(r.value);
+            else setImmediate(step);
+          } catch (err) {
+            reject(err as Error);
+          }
+        };
+        step();
+      }).finally(() => {
+        this.rendering = undefined;
+        const held = this.held;
+        this.held = [];
+        for (const b of held) this.acc.add(b);
+      });
+      // Old expositions that slow responses still hold: at most about one more exposition.
+      void this.rendering.then((e) => this.connections.limitHeld(e, this.writer), () => undefined);
     }
-    if (first) yield this.serializer.serialize(rm);
+    return this.rendering.then((e) => e.hold());
   }
 
-  /** Writes a scrape to the response a piece per turn of the event loop, minding backpressure. */
-  private respond(res: ServerResponse): void {
-    const pieces = this.scrapePieces();
-    let head: IteratorResult<string>;
+  private async respond(conn: Connection, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let exposition: Exposition;
     try {
-      head = pieces.next();
+      exposition = await this.exposition();
     } catch (err) {
       this.ctx.logger.error({ err }, 'prometheus scrape failed');
-      res.writeHead(500).end();
+      if (!res.headersSent && !res.destroyed) res.writeHead(500).end();
       return;
     }
-    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
-    let next = head;
+    if (res.destroyed) return exposition.release();
+    const { format, contentType } = negotiate(req.headers.accept);
+    const body = exposition.body(format);
+    conn.serving(exposition);
+    res.writeHead(200, { 'content-type': contentType, 'content-length': exposition.byteLength(format), vary: 'Accept' });
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    let piece = 0;
+    let offset = 0;
     const pump = () => {
-      if (res.destroyed) return; // the client went away, or shutdown closed it
+      if (res.destroyed) return;
+      conn.progress();
+      let turn = WRITE_TURN;
+      res.cork();
       try {
-        for (;;) {
-          if (next.done) {
-            res.end();
-            return;
+        while (piece < body.length) {
+          const b = body[piece]!;
+          const n = Math.min(WRITE_PIECE, b.length - offset);
+          const ok = res.write(n === b.length ? b : b.subarray(offset, offset + n));
+          offset += n;
+          if (offset === b.length) {
+            piece++;
+            offset = 0;
           }
-          const ok = res.write(next.value);
-          next = pieces.next();
+          turn -= n;
           if (!ok) {
+            conn.stalled();
             res.once('drain', pump);
             return;
           }
-          if (!next.done) {
+          if (turn <= 0 && piece < body.length) {
             setImmediate(pump);
             return;
           }
         }
-      } catch (err) {
-        this.ctx.logger.error({ err }, 'prometheus scrape failed');
-        res.destroy(err as Error);
+        res.end();
+      } finally {
+        res.uncork();
       }
     };
     pump();
   }
 
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const conn = this.connections.of(req.socket);
+    if (!conn) {
+      res.destroy();
+      return;
+    }
+    conn.request(res);
+    if (!(req.url === '/metrics' || req.url?.startsWith('/metrics?'))) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('tcpotel: metrics are at /metrics\n');
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      // What it may have sent is not read: the connection closes after the answer.
+      res.writeHead(405, { 'content-type': 'text/plain', allow: 'GET, HEAD', connection: 'close' }).end('tcpotel: /metrics answers GET and HEAD\n');
+      return;
+    }
+    void this.respond(conn, req, res);
+  }
+
   async start(): Promise<void> {
     const { host, port } = splitHostPort(this.config.endpoint);
-    const server = createServer((req, res) => {
-      if (req.method !== 'GET' || !(req.url === '/metrics' || req.url?.startsWith('/metrics?'))) {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('tcpotel: metrics are at /metrics\n');
-        return;
-      }
-      this.respond(res);
-    });
+    // Node's own timers are off: the connection table applies the configured ones (and counts what it closes).
+    const server = createServer({ requestTimeout: 0, headersTimeout: 0, keepAliveTimeout: 0 }, (req, res) => this.handle(req, res));
+    server.on('connection', (socket) => this.connections.accept(socket));
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) =>
         reject(new UserFacingError(`exporters::${this.ctx.id}: cannot listen on ${this.config.endpoint}: ${err.code ?? err.message}`, err.code === 'EADDRINUSE' ? 'another process uses that port: choose another endpoint' : undefined)),
@@ -160,6 +234,7 @@ export class PrometheusExporter implements Exporter {
       server.listen(port, host, () => resolve());
     });
     this.server = server;
+    this.connections.start();
     this.port = (server.address() as { port: number }).port;
     this.ctx.logger.info({ exporter: this.ctx.id, url: `http://${host.includes(':') ? `[${host}]` : host}:${this.port}/metrics` }, 'prometheus endpoint ready');
   }
@@ -167,7 +242,8 @@ export class PrometheusExporter implements Exporter {
   consume(batch: Batch): void {
     if (batch.type !== 'metrics') return;
     this.ctx.telemetry.incoming(batch.points.length);
-    this.acc.add(batch);
+    if (this.rendering) this.held.push(batch);
+    else this.acc.add(batch);
     this.ctx.telemetry.outgoing(batch.points.length);
   }
 
@@ -175,17 +251,8 @@ export class PrometheusExporter implements Exporter {
     const s = this.server;
     this.server = undefined;
     if (!s) return;
+    this.connections.stop();
     s.closeAllConnections();
     await new Promise<void>((r) => s.close(() => r()));
   }
 }
-
-export const prometheusExporterFactory: ExporterFactory<PrometheusConfig> = {
-  type: 'prometheus',
-  kind: 'exporter',
-  description: 'Prometheus pull endpoint (/metrics) with cumulative metrics, on 127.0.0.1:9464 by default',
-  schema: prometheusConfigSchema,
-  createDefaultConfig: defaultPrometheusConfig,
-  signals: ['metrics'],
-  create: (config, ctx) => new PrometheusExporter(config, ctx),
-};

@@ -13,7 +13,35 @@ import { buildResource, instrumentationScope, selfScope } from './resource.js';
 
 export type Temporality = 'cumulative' | 'delta';
 
-interface SeriesState {
+/**
+ * A series as collectSeries() gives it to an exporter that renders series itself: to be
+ * read, except `cache`.
+ */
+export interface SeriesView {
+  readonly name: string;
+  readonly attributes: Attributes;
+  readonly type: MetricPoint['type'];
+  readonly value: number;
+  readonly count: number;
+  readonly sum: number;
+  readonly bucketCounts?: readonly number[];
+  readonly bounds?: readonly number[];
+  /** One of tcpotel's own series (scope tcpotel/self). */
+  readonly self: boolean;
+  /** Changes whenever the series' values change. */
+  readonly version: number;
+  /** The reading exporter's own, kept as long as the series: e.g. its rendered text and the version it shows. */
+  cache?: unknown;
+}
+
+/** The series of one metric, as collectSeries() groups them. */
+export interface MetricSeries {
+  name: string;
+  self: boolean;
+  series: SeriesView[];
+}
+
+interface SeriesState extends SeriesView {
   name: string;
   attributes: Attributes;
   type: MetricPoint['type'];
@@ -28,6 +56,7 @@ interface SeriesState {
   bucketCounts?: number[];
   bounds?: readonly number[];
   self: boolean;
+  version: number;
 }
 
 export interface AccumulatorOptions {
@@ -52,7 +81,12 @@ export class MetricsAccumulator {
   private lastSelf = new Map<string, number>();
   private readonly startTime: HrTime;
   private resourceAttrs: Attributes = {};
+  private resourceChanges = 0;
   private dirty = false;
+  /** For collectSeries(): the last answer, whether anything changed since, and when a series may expire next. */
+  private lastSeries?: { resource: Attributes; resourceVersion: number; metrics: MetricSeries[] };
+  private seriesChanged = true;
+  private nextExpiryMs = Infinity;
 
   constructor(private readonly opts: AccumulatorOptions, startTime: HrTime) {
     this.startTime = startTime;
@@ -82,6 +116,7 @@ export class MetricsAccumulator {
       s = this.series.get(key);
       if (s) return s;
     }
+    this.seriesChanged = true;
     s = {
       name: p.name,
       attributes,
@@ -95,6 +130,7 @@ export class MetricsAccumulator {
       min: Infinity,
       max: -Infinity,
       self,
+      version: 0,
     };
     if (p.type === 'histogram') {
       s.bucketCounts = new Array<number>(p.bucketCounts.length).fill(0);
@@ -106,14 +142,24 @@ export class MetricsAccumulator {
 
   /** Adds one window of deltas. */
   add(batch: MetricBatch): void {
-    if (batch.resource) this.resourceAttrs = { ...this.resourceAttrs, ...batch.resource };
+    if (batch.resource) {
+      for (const [k, v] of Object.entries(batch.resource)) {
+        if (this.resourceAttrs[k] === v) continue;
+        this.resourceAttrs = { ...this.resourceAttrs, ...batch.resource };
+        this.resourceChanges++;
+        this.seriesChanged = true;
+        break;
+      }
+    }
     const at = batch.endTime;
     const now = hrToMs(at);
     for (const p of batch.points) {
       const s = this.slot(p, batch.startTime, false);
       s.endTime = at;
       s.lastUpdateMs = now;
+      s.version++;
       this.dirty = true;
+      this.seriesChanged = true;
       switch (p.type) {
         case 'sum':
           s.value += p.value;
@@ -144,10 +190,47 @@ export class MetricsAccumulator {
         const last = this.lastSelf.get(p.seriesKey) ?? 0;
         s.value += p.value - last;
         this.lastSelf.set(p.seriesKey, p.value);
-      } else {
+        if (p.value !== last) {
+          s.version++;
+          this.seriesChanged = true;
+        }
+      } else if (s.value !== p.value) {
         s.value = p.value;
+        s.version++;
+        this.seriesChanged = true;
       }
     }
+  }
+
+  /**
+   * The series to export now, by metric (tcp metrics first, then tcpotel's own), after
+   * expiring cumulative series nobody updated for expiryMs. Delta temporality: the caller
+   * resets what it exported (collect() does).
+   */
+  private group(now: HrTime): Map<string, { self: boolean; points: SeriesState[] }> {
+    const delta = this.opts.temporality === 'delta';
+    const byName = new Map<string, { self: boolean; points: SeriesState[] }>();
+    const nowMs = hrToMs(now);
+    const expires = !delta && this.opts.expiryMs > 0;
+    let nextExpiry = Infinity;
+    for (const [key, s] of this.series) {
+      if (expires && !s.self) {
+        if (nowMs - s.lastUpdateMs > this.opts.expiryMs) {
+          // An up-down counter that is not back to zero still describes open connections.
+          const def = metricDefinition(s.name);
+          if (!(def?.instrument === 'updowncounter' && s.value !== 0)) {
+            this.series.delete(key);
+            this.seriesChanged = true;
+            continue;
+          }
+        } else if (s.lastUpdateMs < nextExpiry) nextExpiry = s.lastUpdateMs;
+      }
+      let entry = byName.get(s.name);
+      if (!entry) byName.set(s.name, (entry = { self: s.self, points: [] }));
+      entry.points.push(s);
+    }
+    this.nextExpiryMs = nextExpiry + this.opts.expiryMs;
+    return byName;
   }
 
   /**
@@ -156,21 +239,7 @@ export class MetricsAccumulator {
    */
   collect(now: HrTime, extraResource: Attributes = {}): ResourceMetrics {
     const delta = this.opts.temporality === 'delta';
-    const byName = new Map<string, { self: boolean; points: SeriesState[] }>();
-    const nowMs = hrToMs(now);
-    for (const [key, s] of this.series) {
-      if (!delta && this.opts.expiryMs > 0 && !s.self && nowMs - s.lastUpdateMs > this.opts.expiryMs) {
-        // An up-down counter that is not back to zero still describes open connections.
-        const def = metricDefinition(s.name);
-        if (!(def?.instrument === 'updowncounter' && s.value !== 0)) {
-          this.series.delete(key);
-          continue;
-        }
-      }
-      let entry = byName.get(s.name);
-      if (!entry) byName.set(s.name, (entry = { self: s.self, points: [] }));
-      entry.points.push(s);
-    }
+    const byName = this.group(now);
     const tcpMetrics: MetricData[] = [];
     const selfMetrics: MetricData[] = [];
     for (const [name, { self, points }] of byName) {
@@ -189,6 +258,25 @@ export class MetricsAccumulator {
     if (tcpMetrics.length) scopeMetrics.push({ scope: instrumentationScope(), metrics: tcpMetrics });
     if (selfMetrics.length) scopeMetrics.push({ scope: selfScope(), metrics: selfMetrics });
     return { resource: buildResource({ ...this.resourceAttrs, ...extraResource }), scopeMetrics };
+  }
+
+  /**
+   * For an exporter that renders series itself (cumulative temporality): the series
+   * collect() would export now, grouped by metric in the same order, without building
+   * data points. The series stay the accumulator's: read them before the next add().
+   * `resourceVersion` changes when the resource attributes do. When nothing changed since
+   * the last call (no update, no series due to expire), the same object as then.
+   */
+  collectSeries(now: HrTime): { resource: Attributes; resourceVersion: number; metrics: MetricSeries[] } {
+    if (this.opts.temporality !== 'cumulative') throw new Error('collectSeries() is for cumulative temporality');
+    if (this.lastSeries && !this.seriesChanged && hrToMs(now) - this.nextExpiryMs <= 0) return this.lastSeries;
+    const tcp: MetricSeries[] = [];
+    const self: MetricSeries[] = [];
+    for (const [name, g] of this.group(now)) (g.self ? self : tcp).push({ name, self: g.self, series: g.points });
+    this.dirty = false;
+    this.seriesChanged = false;
+    this.lastSeries = { resource: buildResource(this.resourceAttrs).attributes as Attributes, resourceVersion: this.resourceChanges, metrics: tcp.concat(self) };
+    return this.lastSeries;
   }
 
   private metricData(name: string, points: SeriesState[], delta: boolean): MetricData | undefined {

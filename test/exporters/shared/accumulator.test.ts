@@ -72,3 +72,38 @@ test('self metrics: cumulative totals as read; in delta mode their increase', ()
   assert.deepEqual(values(delta.collect([2, 0]), 'tcpotel.component.items.in'), [[{}, 5]]);
   assert.equal(cum.collect([3, 0]).scopeMetrics[0]!.scope.name, 'tcpotel/self');
 });
+
+test('collectSeries: the series collect() exports, grouped by metric in the same order, with versions that change with their values', () => {
+  const make = () => new MetricsAccumulator({ temporality: 'cumulative', maxSeries: 3, expiryMs: 5000 }, [0, 0]);
+  const a = make();
+  const b = make();
+  const input = [
+    batch(1, [sum('tcp.connections.opened', { p: 1 }, 1), sum('tcp.connections.active', { p: 1 }, 1), sum('tcp.connections.opened', { p: 2 }, 1)]),
+    batch(2, [sum('tcp.connections.opened', { p: 3 }, 4), sum('tcp.connections.opened', { p: 4 }, 2)]),
+    batch(9, [sum('tcp.connections.opened', { p: 2 }, 1)]),
+  ];
+  for (const x of input) {
+    a.add(x);
+    b.add(x);
+  }
+  a.setSelf([{ ...sum('tcpotel.component.items.in', { c: 'x' }, 7) }] as never, [9, 0]);
+  b.setSelf([{ ...sum('tcpotel.component.items.in', { c: 'x' }, 7) }] as never, [9, 0]);
+  const rm = a.collect([9, 0]);
+  const got = b.collectSeries([9, 0]);
+  assert.deepEqual(
+    got.metrics.map((m) => [m.name, m.self, m.series.map((s) => [s.attributes, s.value])]),
+    rm.scopeMetrics.flatMap((sm) => sm.metrics.map((m) => [m.descriptor.name, sm.scope.name === 'tcpotel/self', m.dataPoints.map((dp) => [dp.attributes, dp.value])])),
+  );
+  assert.deepEqual(got.resource, rm.resource.attributes);
+  // Versions: changed by a new value, not by the same self value set again.
+  const opened = got.metrics.find((m) => m.name === 'tcp.connections.opened')!.series.find((s) => s.attributes.p === 2)!;
+  const selfSeries = got.metrics.find((m) => m.self)!.series[0]!;
+  const [v, sv] = [opened.version, selfSeries.version];
+  b.add(batch(10, [sum('tcp.connections.opened', { p: 2 }, 1)]));
+  b.setSelf([{ ...sum('tcpotel.component.items.in', { c: 'x' }, 7) }] as never, [10, 0]);
+  assert.notEqual(opened.version, v);
+  assert.equal(selfSeries.version, sv);
+  b.setSelf([{ ...sum('tcpotel.component.items.in', { c: 'x' }, 8) }] as never, [10, 0]);
+  assert.notEqual(selfSeries.version, sv);
+  assert.throws(() => new MetricsAccumulator({ temporality: 'delta', maxSeries: 3, expiryMs: 0 }, [0, 0]).collectSeries([1, 0]), /cumulative/);
+});
