@@ -101,7 +101,7 @@ enum tcpotel_http_method {
 struct tcpotel_proto_info {
 	__u8 proto;                /* enum tcpotel_protocol */
 	__u8 method;               /* enum tcpotel_http_method, for http */
-	__u16 tls_version;         /* the TLS record header's version (0x0300..0x0304), for tls */
+	__u16 tls_version;         /* the hello's legacy_version, else the record header's (0x0300..0x0304), for tls */
 	__u8 name_len;             /* bytes of name used, 0..TCPOTEL_NAME_LEN (not NUL-terminated when 64) */
 	__u8 flags;                /* TCPOTEL_PF_* */
 	__u8 pad[2];
@@ -266,6 +266,12 @@ static __always_inline int tcpotel_tls(void *ctx, __u32 off, __u32 len, struct t
 		return TCPOTEL_PROTO_TLS;
 	if (tcpotel_pk(s, 5) == 2)
 		out->flags |= TCPOTEL_PF_SERVER;
+	/* The hello's own version (legacy_version): the record layer of a first ClientHello
+	 * says 3.1 whatever is offered; the hello says 3.3 for TLS 1.2 and 1.3 (whose version
+	 * is negotiated in an extension), 3.1 for a TLS 1.0 client. */
+	if (n >= 11 && (tcpotel_pk(s, 5) == 1 || tcpotel_pk(s, 5) == 2) && tcpotel_pk(s, 9) == 3 &&
+	    tcpotel_pk(s, 10) <= 4)
+		out->tls_version = 0x0300 | tcpotel_pk(s, 10);
 	if (tcpotel_pk(s, 5) != 1)
 		return TCPOTEL_PROTO_TLS;
 

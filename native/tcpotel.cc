@@ -13,6 +13,7 @@
 #include <cstring>
 #include <cstdio>
 #include <fcntl.h>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <grp.h>
@@ -78,8 +79,8 @@ const char* ErrnoName(int err) {
   return name ? name : "EUNKNOWN";
 }
 
-// Every libbpf failure goes through here and becomes one BpfError(op, errno).
-[[noreturn]] void ThrowBpfError(Napi::Env env, const std::string& op, int err) {
+// One BpfError(op, errno) for a libbpf failure.
+Napi::Error MakeBpfError(Napi::Env env, const std::string& op, int err) {
   if (err < 0) err = -err;
   std::string message = op + " failed: " + strerror(err);
   Napi::Object props = Napi::Object::New(env);
@@ -88,14 +89,27 @@ const char* ErrnoName(int err) {
   props.Set("errno", Napi::Number::New(env, err));
   props.Set("code", ErrnoName(err));
   props.Set("log", TakeLog());
-  if (!g_error_class.IsEmpty()) {
-    throw Napi::Error(env, g_error_class.New({props}));
-  }
+  if (!g_error_class.IsEmpty()) return Napi::Error(env, g_error_class.New({props}));
   Napi::Error e = Napi::Error::New(env, message);
   e.Set("op", op);
   e.Set("errno", Napi::Number::New(env, err));
   e.Set("code", ErrnoName(err));
-  throw e;
+  return e;
+}
+
+// Every libbpf failure goes through here.
+[[noreturn]] void ThrowBpfError(Napi::Env env, const std::string& op, int err) { throw MakeBpfError(env, op, err); }
+
+// A number from JS that must be a whole number within [lo, hi]: anything else (NaN,
+// fractions, negative sizes, 2^32 and more) is a RangeError naming the option, not a
+// silently wrapped cast.
+uint64_t CheckedInt(Napi::Env env, Napi::Value v, const char* what, uint64_t lo, uint64_t hi) {
+  if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string(what) + ": not a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= (double)lo && d <= (double)hi) || d != (double)(uint64_t)d)
+    throw Napi::RangeError::New(env, std::string(what) + ": " + std::to_string(d) + " is not a whole number in " +
+                                         std::to_string(lo) + ".." + std::to_string(hi));
+  return (uint64_t)d;
 }
 
 #define BPF_CHECK(env, expr, op)                  \
@@ -169,6 +183,10 @@ struct Consumer {
   Napi::Promise::Deferred* stopped = nullptr;  // resolved once the thread has handed over all
   bool orphaned = false;  // closed by force: the finalizer frees it
   std::atomic<uint64_t> bad_records{0};  // records of an unexpected size, skipped
+  // Why the consumer stopped on its own (a ring poll error): reported to JS, not swallowed.
+  int failed_errno = 0;
+  const char* failed_op = nullptr;
+  std::atomic<int> inject_errno{0};  // tests: the next poll fails with this errno
   // Iterator runs (snapshot, live samples) waiting to be merged into the stream: records
   // reach JS in the order the kernel made them, so a sample never overtakes the open
   // record of its connection still in the ring (or a close its sample).
@@ -228,6 +246,28 @@ int OnRecord(void* ctx, void* data, size_t size) {
   return 0;
 }
 
+// Calls onChunk(records, error) so that an exception it throws is neither uncaught nor
+// lost: it is handed back to onChunk as (undefined, error), once; if that throws too,
+// it is written to stderr.
+void CallGuarded(Napi::Env env, Napi::Function cb, napi_value records, napi_value error) {
+  try {
+    cb.Call({records, error});
+    return;
+  } catch (const Napi::Error& e) {
+    if (error != nullptr && !Napi::Value(env, error).IsUndefined()) {
+      fprintf(stderr, "tcpotel: the records callback threw while handling an error: %s\n", e.Message().c_str());
+      return;
+    }
+    Napi::Error wrapped = Napi::Error::New(env, "the records callback threw: " + e.Message());
+    wrapped.Set("cause", e.Value());
+    try {
+      cb.Call({env.Undefined(), wrapped.Value()});
+    } catch (const Napi::Error& e2) {
+      fprintf(stderr, "tcpotel: the records callback threw while handling an error: %s\n", e2.Message().c_str());
+    }
+  }
+}
+
 void DeliverChunk(Napi::Env env, Napi::Function cb, Chunk* chunk) {
   if (!env) {  // the function is being torn down
     g_chunks.Give(chunk);
@@ -235,7 +275,7 @@ void DeliverChunk(Napi::Env env, Napi::Function cb, Chunk* chunk) {
   }
   auto buf = Napi::Buffer<uint8_t>::New(
       env, chunk->data(), chunk->size(), [](Napi::Env, uint8_t*, Chunk* c) { g_chunks.Give(c); }, chunk);
-  cb.Call({buf});
+  CallGuarded(env, cb, buf, env.Undefined());
 }
 
 // Hands the records gathered so far to JS without waiting: when JS is busy (the queue is
@@ -268,17 +308,38 @@ void ConsumeLoop(Consumer* c) {
     }
     // Producers may skip the wake-up (wakeup_bytes): a timed-out poll consumes nothing,
     // so consume explicitly after every poll.
-    int n = ring_buffer__poll(c->rb, c->poll_ms);
-    if (n < 0 && n != -EINTR) break;
+    int injected = c->inject_errno.exchange(0);
+    int n = injected ? -injected : ring_buffer__poll(c->rb, c->poll_ms);
+    if (n < 0 && n != -EINTR) {
+      c->failed_errno = -n;
+      c->failed_op = "ring_buffer__poll";
+      break;
+    }
     if (n == 0) n = ring_buffer__consume(c->rb);
-    if (n < 0 && n != -EINTR) break;
+    if (n < 0 && n != -EINTR) {
+      c->failed_errno = -n;
+      c->failed_op = "ring_buffer__consume";
+      break;
+    }
     TakeIteratorRuns(c);
     if (Flush(c, false) == Handed::kClosing) return;
   }
   // Graceful stop: what the kernel wrote before the programs were detached still arrives.
   ring_buffer__consume(c->rb);
   TakeIteratorRuns(c);
-  if (Flush(c, true) == Handed::kYes) c->tsfn.Release();
+  if (Flush(c, true) != Handed::kYes) return;
+  if (c->failed_errno) {
+    // Stopped on its own: JS hears why (onChunk(undefined, BpfError)), then the function
+    // is released as after stop().
+    int err = c->failed_errno;
+    std::string op = c->failed_op;
+    napi_status st = c->tsfn.BlockingCall([err, op](Napi::Env env, Napi::Function cb) {
+      if (!env) return;
+      CallGuarded(env, cb, env.Undefined(), MakeBpfError(env, op, err).Value());
+    });
+    if (st != napi_ok) return;
+  }
+  c->tsfn.Release();
 }
 
 // ---------- in-kernel filters and aggregates (options from JS) ----------
@@ -368,11 +429,25 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
                            InstanceMethod("programs", &Tracer::Programs),
                            InstanceMethod("collect", &Tracer::Collect),
                            InstanceMethod("close", &Tracer::Close),
+                           InstanceMethod("injectPollError", &Tracer::InjectPollError),
                        });
   }
 
   // new Tracer({ ringBytes, maxSockets, family, pid, ports, stateChanges, wakeupBytes, programs })
   explicit Tracer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Tracer>(info) {
+    // A constructor that throws runs no destructor: whatever was opened is closed here.
+    try {
+      Setup(info);
+    } catch (...) {
+      Destroy();
+      throw;
+    }
+  }
+
+  ~Tracer() { Destroy(); }
+
+ private:
+  void Setup(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Napi::Object opts = info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object::New(env);
     libbpf_set_print(OnLibbpfPrint);
@@ -381,13 +456,14 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     skel_ = tcpotel_bpf__open();
     BPF_CHECK_PTR(env, skel_, "open");
 
-    auto num = [&](const char* key, double dflt) {
+    // Options absent take their default; present ones must be whole numbers in range.
+    auto num = [&](const char* key, uint64_t dflt, uint64_t lo, uint64_t hi) {
       Napi::Value v = opts.Get(key);
-      return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : dflt;
+      return v.IsUndefined() ? dflt : CheckedInt(env, v, key, lo, hi);
     };
-    skel_->rodata->filter_family = (uint8_t)num("family", 0);
-    skel_->rodata->filter_pid = (uint32_t)num("pid", 0);
-    skel_->rodata->wakeup_bytes = (uint64_t)num("wakeupBytes", 0);
+    skel_->rodata->filter_family = (uint8_t)num("family", 0, 0, 10);
+    skel_->rodata->filter_pid = (uint32_t)num("pid", 0, 0, UINT32_MAX);
+    skel_->rodata->wakeup_bytes = num("wakeupBytes", 0, 0, UINT32_MAX);
     skel_->rodata->emit_state_changes = opts.Get("stateChanges").ToBoolean().Value();
     skel_->rodata->detect_protocol = opts.Get("detectProtocol").ToBoolean().Value();
     if (opts.Get("cgroupPath").IsString()) cgroup_path_ = opts.Get("cgroupPath").ToString().Utf8Value();
@@ -395,18 +471,18 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       Napi::Array ports = opts.Get("ports").As<Napi::Array>();
       uint32_t n = std::min<uint32_t>(ports.Length(), TCPOTEL_MAX_PORTS);
       for (uint32_t i = 0; i < n; i++)
-        skel_->rodata->filter_ports[i] = (uint16_t)ports.Get(i).ToNumber().Uint32Value();
+        skel_->rodata->filter_ports[i] = (uint16_t)CheckedInt(env, ports.Get(i), "ports", 0, 65535);
       skel_->rodata->filter_nports = n;
     }
-    BPF_CHECK(env, bpf_map__set_max_entries(skel_->maps.events, (uint32_t)num("ringBytes", 16 << 20)),
-              "set ring buffer size");
-    BPF_CHECK(env, bpf_map__set_max_entries(skel_->maps.socks, (uint32_t)num("maxSockets", 131072)),
+    // The ring: a power of two of pages, at most 2^31 (the kernel's limit for max_entries' use here).
+    uint64_t ring = num("ringBytes", 16 << 20, 4096, 1ull << 31);
+    if (ring & (ring - 1)) throw Napi::RangeError::New(env, "ringBytes: " + std::to_string(ring) + " is not a power of two");
+    BPF_CHECK(env, bpf_map__set_max_entries(skel_->maps.events, (uint32_t)ring), "set ring buffer size");
+    BPF_CHECK(env, bpf_map__set_max_entries(skel_->maps.socks, (uint32_t)num("maxSockets", 131072, 1, UINT32_MAX)),
               "set socket map size");
 
     // Records: the kinds some pipeline takes as events, and those pipelines' filters.
-    skel_->rodata->record_kinds = opts.Get("recordKinds").IsNumber()
-                                      ? opts.Get("recordKinds").As<Napi::Number>().Uint32Value()
-                                      : ~0u;
+    skel_->rodata->record_kinds = (uint32_t)num("recordKinds", ~0u, 0, UINT32_MAX);
     if (opts.Get("consumers").IsArray()) {
       Napi::Array cs = opts.Get("consumers").As<Napi::Array>();
       if (cs.Length() > TCPOTEL_CONSUMERS) throw Napi::RangeError::New(env, "too many record consumers");
@@ -419,23 +495,28 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       Napi::Array aggs = opts.Get("aggregates").As<Napi::Array>();
       if (aggs.Length() > TCPOTEL_AGG_SLOTS) throw Napi::RangeError::New(env, "too many kernel aggregates");
       skel_->rodata->agg_slots = aggs.Length();
-      skel_->rodata->agg_kinds = opts.Get("aggregateKinds").ToNumber().Uint32Value();
+      skel_->rodata->agg_kinds = (uint32_t)CheckedInt(env, opts.Get("aggregateKinds"), "aggregateKinds", 0, UINT32_MAX);
       for (uint32_t i = 0; i < aggs.Length(); i++) {
         Napi::Object a = aggs.Get(i).As<Napi::Object>();
         struct tcpotel_agg_spec* spec = &skel_->rodata->agg_spec[i];
-        spec->key = a.Get("key").ToNumber().Uint32Value();
+        spec->key = (uint32_t)CheckedInt(env, a.Get("key"), "aggregates.key", 0, UINT32_MAX);
+        if (!a.Get("addr").IsArray() || !a.Get("port").IsArray())
+          throw Napi::TypeError::New(env, "aggregates: addr and port must be arrays");
         for (uint32_t j = 0; j < 2; j++) {
-          spec->addr[j] = (uint8_t)a.Get("addr").As<Napi::Array>().Get(j).ToNumber().Uint32Value();
-          spec->port[j] = (uint8_t)a.Get("port").As<Napi::Array>().Get(j).ToNumber().Uint32Value();
+          spec->addr[j] = (uint8_t)CheckedInt(env, a.Get("addr").As<Napi::Array>().Get(j), "aggregates.addr", 0, 255);
+          spec->port[j] = (uint8_t)CheckedInt(env, a.Get("port").As<Napi::Array>().Get(j), "aggregates.port", 0, 255);
         }
-        spec->max_series = a.Get("maxSeries").ToNumber().Uint32Value();
+        spec->max_series = (uint32_t)CheckedInt(env, a.Get("maxSeries"), "aggregates.maxSeries", 1, UINT32_MAX);
+        if (!a.Get("bounds").IsArray()) throw Napi::TypeError::New(env, "aggregates: bounds must be an array");
         Napi::Array bounds = a.Get("bounds").As<Napi::Array>();
         for (uint32_t h = 0; h < TCPOTEL_AGG_HISTS; h++) {
+          if (!bounds.Get(h).IsArray()) throw Napi::TypeError::New(env, "aggregates: bounds must be arrays");
           Napi::Array b = bounds.Get(h).As<Napi::Array>();
           if (b.Length() > TCPOTEL_AGG_BOUNDS) throw Napi::RangeError::New(env, "too many bucket bounds");
           spec->nbounds[h] = b.Length();
           agg_nbounds_[i][h] = b.Length();
-          for (uint32_t k = 0; k < b.Length(); k++) spec->bounds[h][k] = (uint64_t)b.Get(k).ToNumber().DoubleValue();
+          for (uint32_t k = 0; k < b.Length(); k++)
+            spec->bounds[h][k] = CheckedInt(env, b.Get(k), "aggregates.bounds", 0, 1ull << 53);
         }
         FillFilter(env, a.Get("filter"), &spec->filter);
         bpf_map* map = AggMap(i);
@@ -447,7 +528,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
                   "set aggregate key size");
         if (a.Get("perCpu").ToBoolean())
           BPF_CHECK(env, bpf_map__set_type(map, BPF_MAP_TYPE_PERCPU_HASH), "set aggregate map type");
-        BPF_CHECK(env, bpf_map__set_max_entries(map, (uint32_t)a.Get("maxEntries").ToNumber().Uint32Value()),
+        BPF_CHECK(env, bpf_map__set_max_entries(map, (uint32_t)CheckedInt(env, a.Get("maxEntries"), "aggregates.maxEntries", 1, UINT32_MAX)),
                   "set aggregate map size");
       }
     }
@@ -462,9 +543,6 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     }
   }
 
-  ~Tracer() { Destroy(); }
-
- private:
   Napi::Value Load(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     RequireOpen(env);
@@ -515,22 +593,19 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     RequireOpen(env);
     if (consumer_) throw Napi::Error::New(env, "already started");
     if (!info[0].IsFunction()) throw Napi::TypeError::New(env, "start(onChunk, options)");
-    auto* c = new Consumer();
+    std::unique_ptr<Consumer> owned(new Consumer());  // until the thread-safe function owns it
+    Consumer* c = owned.get();
     if (info[1].IsObject()) {
       Napi::Object o = info[1].As<Napi::Object>();
       Napi::Value v = o.Get("pollMs");
-      if (v.IsNumber()) c->poll_ms = std::max(1, v.As<Napi::Number>().Int32Value());
+      if (!v.IsUndefined()) c->poll_ms = (int)CheckedInt(env, v, "pollMs", 1, 3600000);
       Napi::Value m = o.Get("maxPendingBytes");
-      if (m.IsNumber()) c->max_pending_bytes = std::max<size_t>(1 << 20, (size_t)m.As<Napi::Number>().DoubleValue());
+      if (!m.IsUndefined()) c->max_pending_bytes = std::max<size_t>(1 << 20, (size_t)CheckedInt(env, m, "maxPendingBytes", 0, 1ull << 40));
     }
     c->pending.reserve(c->reserve_bytes);
     errno = 0;
     c->rb = ring_buffer__new(bpf_map__fd(skel_->maps.events), OnRecord, c, nullptr);
-    if (!c->rb) {
-      int err = errno;
-      delete c;
-      ThrowBpfError(env, "ring_buffer__new", err ? err : EINVAL);
-    }
+    if (!c->rb) ThrowBpfError(env, "ring_buffer__new", errno ? errno : EINVAL);
     c->tsfn = Napi::ThreadSafeFunction::New(
         env, info[0].As<Napi::Function>(), "tcpotel-ring", 4, 1, c,
         [](Napi::Env, Consumer* cc) {
@@ -547,9 +622,19 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
             cc->stopped = nullptr;
           }
         });
+    owned.release();
     c->running = true;
     c->thread = std::thread(ConsumeLoop, c);
     consumer_ = c;
+    return env.Undefined();
+  }
+
+  // injectPollError(errno): tests only: the consumer's next poll fails with errno, as a
+  // broken ring would.
+  Napi::Value InjectPollError(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!consumer_) throw Napi::Error::New(env, "not started");
+    consumer_->inject_errno = (int)CheckedInt(env, info[0], "errno", 1, 4095);
     return env.Undefined();
   }
 
@@ -557,14 +642,18 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   // record the kernel wrote has been delivered, so that produced = delivered + dropped.
   Napi::Value Stop(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    auto deferred = Napi::Promise::Deferred::New(env);
     DetachAll();
+    // A second stop() while the first drains gets the first one's promise (kept by a
+    // reference: a napi_value does not outlive the call that made it).
+    if (consumer_ && consumer_->running && consumer_->stopped && !stop_promise_.IsEmpty()) return stop_promise_.Value();
+    auto deferred = Napi::Promise::Deferred::New(env);
     if (!consumer_ || !consumer_->running) {
       deferred.Resolve(env.Undefined());
       return deferred.Promise();
     }
     consumer_->stopped = new Napi::Promise::Deferred(deferred);
     consumer_->stop = true;
+    stop_promise_ = Napi::Persistent(deferred.Promise().As<Napi::Object>());
     return deferred.Promise();
   }
 
@@ -603,6 +692,11 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       if (!others.empty()) {
         int own = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
         if (own < 0) ThrowBpfError(env, "open /proc/thread-self/ns/net", errno);
+        // Closes `own` however this block is left.
+        struct FdCloser {
+          int fd;
+          ~FdCloser() { close(fd); }
+        } own_closer{own};
         // Counting states only in our own namespace: no seq_num reaches this.
         skel_->bss->iter_next_seq = ~0ULL;
         uint32_t nfailed = 0;
@@ -621,16 +715,24 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
           close(fd);
           std::string error;
           int err = 0;
-          try {
-            RunIterator(env, "iter_tcp", out);
-          } catch (const Napi::Error& e) {
-            error = e.Message();
-            err = EIO;
-          }
-          if (setns(own, CLONE_NEWNET) != 0) {
-            // This thread would stay in another namespace: nothing sane can follow.
-            fprintf(stderr, "tcpotel: cannot return to the own network namespace (errno %d)\n", errno);
-            abort();
+          {
+            // Back to our own namespace however the iterator run ends (an error, bad_alloc).
+            struct Return {
+              int own;
+              ~Return() {
+                if (setns(own, CLONE_NEWNET) != 0) {
+                  // This thread would stay in another namespace: nothing sane can follow.
+                  fprintf(stderr, "tcpotel: cannot return to the own network namespace (errno %d)\n", errno);
+                  abort();
+                }
+              }
+            } back{own};
+            try {
+              RunIterator(env, "iter_tcp", out);
+            } catch (const Napi::Error& e) {
+              error = e.Message();
+              err = EIO;
+            }
           }
           if (err) {
             Napi::Object f = Napi::Object::New(env);
@@ -640,7 +742,6 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
             failed.Set(nfailed++, f);
           }
         }
-        close(own);
       }
     } catch (...) {
       skel_->bss->iter_mode = 0;
@@ -914,6 +1015,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
         delete c;
     }
     DetachAll();
+    stop_promise_.Reset();
     if (skel_) {
       tcpotel_bpf__destroy(skel_);
       skel_ = nullptr;
@@ -960,6 +1062,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   tcpotel_bpf* skel_ = nullptr;
   std::vector<NamedLink> links_;
   Consumer* consumer_ = nullptr;
+  Napi::ObjectReference stop_promise_;  // the promise of a stop() under way
   uint32_t agg_nbounds_[TCPOTEL_AGG_SLOTS][TCPOTEL_AGG_HISTS] = {};
   std::string cgroup_path_ = "/sys/fs/cgroup";
 };
@@ -1134,6 +1237,20 @@ Napi::Value DropPrivileges(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// enableStats(): turns on the kernel's BPF run-time statistics (run_cnt, run_time_ns) for
+// as long as the returned fd is open; closeFd(fd) turns them off again.
+Napi::Value EnableStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+  if (fd < 0) ThrowBpfError(env, "bpf_enable_stats", fd);
+  return Napi::Number::New(env, fd);
+}
+
+Napi::Value CloseFd(const Napi::CallbackInfo& info) {
+  close(info[0].ToNumber().Int32Value());
+  return info.Env().Undefined();
+}
+
 Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
   g_error_class = Napi::Persistent(info[0].As<Napi::Function>());
   return info.Env().Undefined();
@@ -1156,6 +1273,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("libbpfVersion", Napi::Function::New(env, LibbpfVersion));
   exports.Set("numPossibleCpus", Napi::Function::New(env, NumPossibleCpus));
   exports.Set("dropPrivileges", Napi::Function::New(env, DropPrivileges));
+  exports.Set("enableStats", Napi::Function::New(env, EnableStats));
+  exports.Set("closeFd", Napi::Function::New(env, CloseFd));
   return InitSockdiag(env, exports);
 }
 

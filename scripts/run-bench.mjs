@@ -4,7 +4,9 @@
  *
  *   1. overhead   loopback connect/accept/close load (tcppeer load) with no monitor, with
  *                 tcpotel (bench/pipelines/overhead.yaml) and with a bpftrace tcplife
- *                 (bench/peers/tcplife.bt); a fixed 10k conn/s and saturation, interleaved;
+ *                 (bench/peers/tcplife.bt), tcpotel with protocol detection off
+ *                 (bench/pipelines/nodetect.yaml) and a logs pipeline (bench/pipelines/logs.yaml);
+ *                 a fixed 10k conn/s and saturation, interleaved;
  *                 then the fixed load once more with a Prometheus scrape in the middle
  *   2. pipeline   decode -> filter -> sample -> aggregate -> no-op exporter on one core
  *                 (dist/bench/pipeline-throughput.js), with a per-stage breakdown
@@ -41,6 +43,7 @@ const TCPLIFE = join(ROOT, 'bench', 'peers', 'tcplife.bt');
 const HOLDER_SRC = join(ROOT, 'bench', 'peers', 'holder.c');
 const HOLDER = join(BIN, 'holder');
 const OVERHEAD_YAML = [join(ROOT, 'pipelines', 'default.yaml'), join(ROOT, 'bench', 'pipelines', 'overhead.yaml')];
+const NODETECT_YAML = [...OVERHEAD_YAML, join(ROOT, 'bench', 'pipelines', 'nodetect.yaml')];
 const LOGS_YAML = join(ROOT, 'bench', 'pipelines', 'logs.yaml');
 const MEMORY_YAML = join(ROOT, 'bench', 'pipelines', 'memory.yaml');
 const PIPELINE_JS = join(ROOT, 'dist', 'bench', 'pipeline-throughput.js');
@@ -71,6 +74,8 @@ const TARGETS = {
   fixedCpuPer10s: 0.5,
   satRatio: 0.9,
   logsSatRatio: 0.75,
+  /** Protocol detection's cost at saturation, in parts of the unmonitored rate. */
+  detectSatCost: 0.02,
   memoryRssMiB: 150,
   pipelineEventsPerS: 2_000_000,
   capsPeakRssMiB: 512,
@@ -603,11 +608,11 @@ async function overheadTrial(condition, load, tmp) {
   let outFile;
   let port;
   let logFile;
-  if (condition === 'tcpotel' || condition === 'logs') {
+  if (condition === 'tcpotel' || condition === 'logs' || condition === 'nodetect') {
     port = await freePort();
     logFile = join(tmp, `logs-${Date.now()}.jsonl`);
     process.env.TCPOTEL_BENCH_LOG_FILE = logFile;
-    mon = await startTcpotel(condition === 'logs' ? LOGS_YAML : OVERHEAD_YAML, port, `overhead ${condition}`);
+    mon = await startTcpotel(condition === 'logs' ? LOGS_YAML : condition === 'nodetect' ? NODETECT_YAML : OVERHEAD_YAML, port, `overhead ${condition}`);
     await sleep(1000); // the snapshot and the first window settle
   } else if (condition === 'bpftrace') {
     outFile = join(tmp, `tcplife-${Date.now()}.out`);
@@ -619,6 +624,9 @@ async function overheadTrial(condition, load, tmp) {
   const sys0 = cpuTimes();
   const args = ['load', '--addr', '127.0.0.1', '--port', '0', '--duration-ms', String(LOAD_S * 1000), '--workers', String(WORKERS)];
   if (load === 'fixed') args.push('--rate', String(RATE));
+  // One small HTTP request and response per connection: a first payload each way, which
+  // is what protocol detection classifies.
+  if (load === 'saturation_http') args.push('--http');
   const r = await run(TCPPEER, args, { timeoutMs: LOAD_S * 1000 + 60_000 });
   const sys1 = cpuTimes();
   const cpu1 = mon ? procCpu(mon.pid) : null;
@@ -643,7 +651,7 @@ async function overheadTrial(condition, load, tmp) {
     // trial measured their cost too.
     noisy: foreign.length > 0 || foreignAfter.length > 0 || quiet.busy_pct > 20,
   };
-  if (condition === 'tcpotel' || condition === 'logs') {
+  if (condition === 'tcpotel' || condition === 'logs' || condition === 'nodetect') {
     await sleep(1500); // one aggregate window and a poll: everything produced has been read
     const rss = procMem(mon.pid);
     const kernel = kernelStats(mon.pid);
@@ -793,18 +801,20 @@ async function kernelCost() {
 async function overhead() {
   const tmp = mkdtempSync(join(tmpdir(), 'tcpotel-bench-'));
   const trials = [];
-  const conditions = ['none', 'tcpotel', 'logs', 'bpftrace'];
+  const conditions = ['none', 'tcpotel', 'nodetect', 'logs', 'bpftrace'];
   try {
     for (let rep = 0; rep < REPS; rep++) {
-      for (const load of ['fixed', 'saturation']) {
+      for (const load of ['fixed', 'saturation', 'saturation_http']) {
+        // Detection on and off, with a payload each way: only what that comparison needs.
+        const these = load === 'saturation_http' ? ['none', 'tcpotel', 'nodetect'] : conditions;
         // Rotate the order each repetition, so that no condition always runs first.
-        const order = conditions.map((_, i) => conditions[(i + rep) % conditions.length]);
+        const order = these.map((_, i) => these[(i + rep) % these.length]);
         for (const condition of order) {
           const t = await overheadTrial(condition, load, tmp);
           t.rep = rep + 1;
           trials.push(t);
           const extra =
-            condition === 'tcpotel' || condition === 'logs'
+            condition === 'tcpotel' || condition === 'logs' || condition === 'nodetect'
               ? ` cpu ${t.monitor_cpu_s}s dropped ${t.tcpotel.dropped} ev/conn ${t.tcpotel.events_per_connection} scrape ${t.tcpotel.endpoint.scrape_s}s (${t.tcpotel.endpoint.scrape_samples} samples, endpoint ${t.tcpotel.endpoint_matches_kernel ? 'matches' : 'DOES NOT match'} kernel counters)`
               : condition === 'bpftrace'
                 ? ` cpu ${t.monitor_cpu_s}s lines/conn ${t.bpftrace.lines_per_connection} lost ${t.bpftrace.lost_events}`
@@ -817,7 +827,7 @@ async function overhead() {
     rmSync(tmp, { recursive: true, force: true });
   }
   const summary = {};
-  for (const load of ['fixed', 'saturation']) {
+  for (const load of ['fixed', 'saturation', 'saturation_http']) {
     // Medians over the clean trials of a condition when it has any, else over all of them.
     const by = (c) => {
       const all = trials.filter((t) => t.load === load && t.condition === c);
@@ -828,6 +838,7 @@ async function overhead() {
     const none = rate('none');
     const tcp = rate('tcpotel');
     const logs = rate('logs');
+    const nodetect = rate('nodetect');
     const bt = rate('bpftrace');
     // Ratios per repetition too (conditions of one repetition ran back to back).
     const paired = (c) =>
@@ -838,14 +849,17 @@ async function overhead() {
       });
     summary[load] = {
       offered_rate: load === 'fixed' ? RATE : null,
-      rate_median: { none: round(none), tcpotel: round(tcp), logs: round(logs), bpftrace: round(bt) },
+      rate_median: { none: round(none), tcpotel: round(tcp), nodetect: round(nodetect), logs: round(logs), bpftrace: round(bt) },
       ratio: {
         tcpotel_vs_none: round(tcp / none, 3),
+        nodetect_vs_none: round(nodetect / none, 3),
+        // What protocol detection costs, in parts of the unmonitored rate.
+        detect_cost: round((nodetect - tcp) / none, 3),
         logs_vs_none: round(logs / none, 3),
         bpftrace_vs_none: round(bt / none, 3),
         tcpotel_vs_bpftrace: round(tcp / bt, 3),
       },
-      ratio_per_rep: { tcpotel_vs_none: paired('tcpotel'), logs_vs_none: paired('logs'), bpftrace_vs_none: paired('bpftrace') },
+      ratio_per_rep: { tcpotel_vs_none: paired('tcpotel'), nodetect_vs_none: paired('nodetect'), logs_vs_none: paired('logs'), bpftrace_vs_none: paired('bpftrace') },
       monitor_cpu_s_median: {
         tcpotel: round(median(by('tcpotel').map((t) => t.monitor_cpu_s)), 2),
         logs: round(median(by('logs').map((t) => t.monitor_cpu_s)), 2),
@@ -1079,6 +1093,14 @@ function table(results) {
     const s = o.summary.saturation;
     add('overhead saturation', 'rate none / tcpotel / logs / bpftrace', `${fmt(s.rate_median.none)} / ${fmt(s.rate_median.tcpotel)} / ${fmt(s.rate_median.logs)} / ${fmt(s.rate_median.bpftrace)}`);
     add('overhead saturation', 'tcpotel / none (default pipelines)', s.ratio.tcpotel_vs_none, `>= ${TARGETS.satRatio}`, s.ratio.tcpotel_vs_none >= TARGETS.satRatio);
+    add('overhead saturation', 'tcpotel detection off / none', s.ratio.nodetect_vs_none);
+    add('overhead saturation', 'protocol detection: (detection off - on) / none', s.ratio.detect_cost);
+    const h = o.summary.saturation_http;
+    if (h) {
+      add('overhead saturation, 1 HTTP request each', 'rate none / tcpotel / detection off', `${fmt(h.rate_median.none)} / ${fmt(h.rate_median.tcpotel)} / ${fmt(h.rate_median.nodetect)}`);
+      add('overhead saturation, 1 HTTP request each', 'tcpotel / none, detection off / none', `${h.ratio.tcpotel_vs_none} / ${h.ratio.nodetect_vs_none}`);
+      add('overhead saturation, 1 HTTP request each', 'protocol detection: (detection off - on) / none', h.ratio.detect_cost, `< ${TARGETS.detectSatCost}`, h.ratio.detect_cost < TARGETS.detectSatCost);
+    }
     add('overhead saturation', 'logs pipeline / none (every open and close to a file)', s.ratio.logs_vs_none, `>= ${TARGETS.logsSatRatio}`, s.ratio.logs_vs_none >= TARGETS.logsSatRatio);
     add('overhead saturation', 'logs pipeline: produced, dropped (kernel), lines written', `${fmt(s.logs_produced_median)}, ${fmt(s.logs_dropped_max)}, ${fmt(s.logs_lines_median)}`, 'drops counted', s.logs_accounted);
     add('overhead saturation', 'bpftrace / none', s.ratio.bpftrace_vs_none);

@@ -11,7 +11,7 @@ const dir = join(packageRoot(), 'pipelines');
 const files = readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort();
 
 test('pipelines/ holds the documented examples', () => {
-  for (const name of ['default.yaml', 'otlp.yaml', 'prometheus.yaml', 'top-talkers.yaml', 'failed-connections.yaml', 'per-process.yaml']) {
+  for (const name of ['default.yaml', 'otlp.yaml', 'prometheus.yaml', 'top-talkers.yaml', 'failed-connections.yaml', 'per-process.yaml', 'protocols.yaml']) {
     assert.ok(files.includes(name), `pipelines/${name}`);
   }
 });

@@ -3,7 +3,8 @@
  * features will work, and why not.
  */
 import type { Command } from 'commander';
-import { probeFeatures, type FeatureReport, type HookName } from '../receivers/ebpf/features.js';
+import net from 'node:net';
+import { cgroup2Root, probeFeatures, type FeatureReport, type HookName } from '../receivers/ebpf/features.js';
 import { loadAddon } from '../receivers/ebpf/bindings.js';
 
 export interface Verdict {
@@ -17,9 +18,74 @@ export interface DoctorReport {
   libbpf: string;
   receivers: Verdict[];
   features_: Verdict[];
+  /** What protocol detection's programs cost here, measured (undefined when they cannot run). */
+  protocolHookCost?: HookCost;
 }
 
-const ORDER: HookName[] = ['tracepoint', 'syscall_tracepoint', 'raw_tp', 'tp_btf', 'iter_tcp', 'iter_task_file', 'ringbuf', 'sockops', 'kprobe', 'fentry'];
+export interface HookCost {
+  packets: number;
+  nsPerPacket: number;
+  connections: number;
+}
+
+const ORDER: HookName[] = ['tracepoint', 'syscall_tracepoint', 'raw_tp', 'tp_btf', 'iter_tcp', 'iter_task_file', 'ringbuf', 'sockops', 'cgroup_skb', 'kprobe', 'fentry'];
+
+/**
+ * Protocol detection's own cost on this host: its programs alone, on the cgroup v2 root,
+ * under 100 loopback connections that each send a request and get a reply, with the
+ * kernel's run-time statistics on for that moment.
+ */
+export async function measureProtocolHook(): Promise<HookCost | undefined> {
+  const root = cgroup2Root();
+  if (!root) return undefined;
+  const addon = loadAddon();
+  const tracer = new addon.Tracer({
+    ringBytes: 1 << 16,
+    maxSockets: 1024,
+    family: 0,
+    pid: 0,
+    ports: [],
+    stateChanges: false,
+    wakeupBytes: 0,
+    programs: { cg_egress: true, cg_ingress: true },
+    detectProtocol: true,
+    cgroupPath: root,
+  });
+  let stats = -1;
+  try {
+    tracer.load();
+    tracer.attach();
+    stats = addon.enableStats();
+    const server = net.createServer((s) => {
+      s.on('data', () => s.end('HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n'));
+      s.on('error', () => undefined);
+    });
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    const port = (server.address() as net.AddressInfo).port;
+    const connections = 100;
+    for (let i = 0; i < connections; i++) {
+      await new Promise<void>((ok) => {
+        const c = net.connect(port, '127.0.0.1', () => c.write('GET / HTTP/1.1\r\nHost: doctor.test\r\n\r\n'));
+        c.on('data', () => c.end());
+        c.on('close', () => ok());
+        c.on('error', () => ok());
+      });
+    }
+    server.close();
+    let runs = 0;
+    let ns = 0;
+    for (const p of tracer.programs()) {
+      runs += p.runCount ?? 0;
+      ns += p.runTimeNs ?? 0;
+    }
+    return runs ? { packets: runs, nsPerPacket: Math.round(ns / runs), connections } : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    if (stats >= 0) addon.closeFd(stats);
+    tracer.close();
+  }
+}
 
 /** Judges what will work from the raw probe results. */
 export function judge(f: FeatureReport): { receivers: Verdict[]; features: Verdict[] } {
@@ -58,15 +124,26 @@ export function judge(f: FeatureReport): { receivers: Verdict[]; features: Verdi
       detail: !h.iter_tcp?.ok ? `iter/tcp: ${h.iter_tcp?.detail}` : f.privileges.capSysAdmin ? 'setns() into each namespace for the iterators' : 'needs CAP_SYS_ADMIN to enter them: their connections are still reported as they open and close',
     },
     { name: 'live counters of long-lived connections', ok: !!h.iter_tcp?.ok, detail: h.iter_tcp?.ok ? 'iter/tcp, no per-packet cost' : `iter/tcp: ${h.iter_tcp?.detail}` },
+    {
+      name: 'protocol detection (network.protocol.name, TLS SNI, HTTP Host)',
+      ok: !!h.cgroup_skb?.ok && !!h.tp_btf?.ok,
+      detail: !h.cgroup_skb?.ok ? `cgroup_skb: ${h.cgroup_skb?.detail}` : !h.tp_btf?.ok ? 'needs tp_btf (raw_tp programs cannot read socket storage)' : 'cgroup_skb on the cgroup v2 root: the first payload bytes of each direction, once',
+    },
     { name: 'tracefs for classic tracepoints', ok: f.tracefs.ok, detail: f.tracefs.detail },
   ];
   return { receivers, features };
 }
 
-export function doctorReport(): DoctorReport {
+export async function doctorReport(): Promise<DoctorReport> {
   const features = probeFeatures();
   const j = judge(features);
-  return { features, libbpf: loadAddon().libbpfVersion(), receivers: j.receivers, features_: j.features };
+  const report: DoctorReport = { features, libbpf: loadAddon().libbpfVersion(), receivers: j.receivers, features_: j.features };
+  const detection = j.features.find((v) => v.name.startsWith('protocol detection'));
+  if (detection?.ok && features.privileges.canTrace) {
+    report.protocolHookCost = await measureProtocolHook();
+    if (report.protocolHookCost) detection.detail += `; costs ${report.protocolHookCost.nsPerPacket} ns per packet here (measured over ${report.protocolHookCost.packets} packets of ${report.protocolHookCost.connections} connections)`;
+  }
+  return report;
 }
 
 function mark(ok: boolean): string {
@@ -106,8 +183,8 @@ export function registerDoctorCommand(program: Command): void {
     .command('doctor')
     .description('check the kernel, BTF, privileges, tracefs and each hook: which receivers and features will work, and why not')
     .option('--json', 'as JSON')
-    .action((opts: { json?: boolean }) => {
-      const r = doctorReport();
+    .action(async (opts: { json?: boolean }) => {
+      const r = await doctorReport();
       if (opts.json) {
         process.stdout.write(
           JSON.stringify(
@@ -120,6 +197,7 @@ export function registerDoctorCommand(program: Command): void {
               hooks: r.features.hooks,
               receivers: r.receivers,
               features: r.features_,
+              protocolHookCost: r.protocolHookCost,
             },
             null,
             2,

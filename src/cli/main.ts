@@ -68,8 +68,12 @@ export async function runService(resolved: ResolvedConfig, logger: Logger, onSta
   try {
     await service.start();
     await onStarted?.(service);
-    await stopRequested;
+    const failed = await Promise.race([stopRequested.then(() => undefined), service.failure]);
     await service.shutdown();
+    if (failed) {
+      process.stderr.write(`tcpotel: ${failed.message}\n`);
+      return 1;
+    }
     return 0;
   } catch (err) {
     await service.shutdown().catch(() => undefined);

@@ -171,10 +171,20 @@ export class Service {
       error: (err) => {
         this.logger.error({ err, pipeline: p.id }, 'pipeline failed');
         markDone();
+        this.reportFailure(err instanceof Error ? err : new Error(String(err)));
       },
       complete: () => markDone(),
     });
     this.pipelines.push(running);
+  }
+
+  private resolveFailure?: (err: Error) => void;
+  /** Settles with the first error that ended a pipeline (a receiver that cannot go on). */
+  readonly failure: Promise<Error> = new Promise<Error>((r) => (this.resolveFailure = r));
+
+  private reportFailure(err: Error): void {
+    this.resolveFailure?.(err);
+    this.resolveFailure = undefined;
   }
 
   /** Receivers first (they drain), then the pipelines complete, then exporters flush. Idempotent. */

@@ -456,6 +456,49 @@ test('close() detaches every program and link', async () => {
   }
 });
 
+test('a ring poll error stops the receiver with an error that says so, and detaches its programs', async () => {
+  const r = await startEbpf(quiet);
+  const ids = r.rx.programs().map((p) => p.id!);
+  // The consumer thread's next poll fails as a broken ring would (EBADF).
+  (r.rx as unknown as { tracer: { injectPollError(errno: number): void } }).tracer.injectPollError(9);
+  await waitUntil(() => r.errors.length > 0, 10_000, 'the receiver to fail');
+  assert.equal(r.errors.length, 1);
+  assert.match(r.errors[0]!.message, /^ebpf receiver stopped: ring_buffer__poll failed: Bad file descriptor; no more events would arrive/);
+  const loaded = loadedProgramIds();
+  for (const id of ids) assert.ok(!loaded.has(id), `program ${id} unloaded`);
+  await r.stop(); // a no-op now, and no second error
+  assert.equal(r.errors.length, 1);
+});
+
+test('two stop() calls while the ring drains share one promise, and both resolve', async () => {
+  const r = await startEbpf(quiet);
+  const tracer = (r.rx as unknown as { tracer: { stop(): Promise<void> } }).tracer;
+  const first = tracer.stop();
+  const second = tracer.stop();
+  assert.equal(first, second);
+  await Promise.all([first, second]);
+  await tracer.stop(); // after the drain: resolves at once
+  await r.stop();
+});
+
+test('an exception while handling records is not uncaught: the receiver stops with it', async () => {
+  const r = await startEbpf(quiet);
+  const ids = r.rx.programs().map((p) => p.id!);
+  (r.rx as unknown as { onRecords(b: Buffer): void }).onRecords = () => {
+    throw new Error('boom');
+  };
+  const server = await startServer(['--addr', '127.0.0.1', '--port', '0', '--count', '1']);
+  const client = await runClient(['--addr', '127.0.0.1', '--port', String(server.port), '--count', '1']);
+  assert.equal(client.code, 0, client.stderr);
+  await server.done;
+  await waitUntil(() => r.errors.length > 0, 10_000, 'the receiver to fail');
+  assert.match(r.errors[0]!.message, /^ebpf receiver stopped: the records callback threw: boom;/);
+  assert.equal((r.errors[0]!.cause as Error & { cause?: Error }).cause?.message, 'boom');
+  const loaded = loadedProgramIds();
+  for (const id of ids) assert.ok(!loaded.has(id), `program ${id} unloaded`);
+  await r.stop();
+});
+
 for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
   test(`after ${signal} to a process running the receiver, none of its programs remain`, async () => {
     const script = join(packageRoot(), 'dist', 'test', 'support', 'run-receiver.js');

@@ -276,7 +276,7 @@ test('protocol.h in the kernel: verifier, real loopback traffic, every capture a
         for (const r of http) assert.deepEqual({ proto: r.info.proto, method: r.info.method, name: r.info.name, flags: r.info.flags }, { proto: PROTO.http, method: GET, name: host, flags: 0 });
         const tls = pick(family, egress, tlsPorts[i]!, false);
         assert.equal(tls.length, 1, `IPv${family} tls ${egress ? 'egress' : 'ingress'}`);
-        assert.deepEqual({ proto: tls[0]!.info.proto, name: tls[0]!.info.name, tls_version: tls[0]!.info.tls_version, flags: tls[0]!.info.flags }, { proto: PROTO.tls, name: 'db.example.test', tls_version: 0x0301, flags: 0 });
+        assert.deepEqual({ proto: tls[0]!.info.proto, name: tls[0]!.info.name, tls_version: tls[0]!.info.tls_version, flags: tls[0]!.info.flags }, { proto: PROTO.tls, name: 'db.example.test', tls_version: 0x0303, flags: 0 });
         const junk = pick(family, egress, sinkPorts[i]!, false);
         assert.equal(junk.length, 1);
         assert.equal(junk[0]!.info.proto, PROTO.unknown);

@@ -326,10 +326,10 @@ static void captures(void)
 	capture("grpc-js", CLI, TCPOTEL_PROTO_HTTP2, 0, 0, "", 0);
 	capture("grpc-js-stream", CLI, TCPOTEL_PROTO_GRPC, 0, 0, "", 0);
 	/* TLS */
-	capture("tls-node-clienthello", CLI, TLS, 0, 0x0301, "db.example.test", 0);
-	capture("tls-node-clienthello", ANY, TLS, 0, 0x0301, "db.example.test", 0);
-	capture("tls-openssl-clienthello", CLI, TLS, 0, 0x0301, "db.example.test", 0);
-	capture("tls12-openssl-clienthello", CLI, TLS, 0, 0x0301, "db.example.test", 0);
+	capture("tls-node-clienthello", CLI, TLS, 0, 0x0303, "db.example.test", 0);
+	capture("tls-node-clienthello", ANY, TLS, 0, 0x0303, "db.example.test", 0);
+	capture("tls-openssl-clienthello", CLI, TLS, 0, 0x0303, "db.example.test", 0);
+	capture("tls12-openssl-clienthello", CLI, TLS, 0, 0x0303, "db.example.test", 0);
 	capture("tls-node-serverhello", SRV, TLS, 0, 0x0303, "", SERVER);
 	/* the rest */
 	capture("ssh-openssh-banner", CLI, TCPOTEL_PROTO_SSH, 0, 0, "", 0);
@@ -455,37 +455,40 @@ static void bad_input(void)
 	if (ch) {
 		expect("ClientHello, 3 bytes", ch, 3, 3, CLI, UNK, 0, 0, "", PARTIAL);
 		expect("ClientHello, 5 bytes (record header)", ch, 5, 5, CLI, TLS, 0, 0x0301, "", PARTIAL);
-		expect("ClientHello, 40 bytes", ch, 40, 40, CLI, TLS, 0, 0x0301, "", PARTIAL);
-		expect("ClientHello split at 100 (first segment only)", ch, 100, 100, CLI, TLS, 0, 0x0301, "", PARTIAL);
-		expect("ClientHello split inside the SNI (215)", ch, 215, 215, CLI, TLS, 0, 0x0301, "", PARTIAL);
-		expect("ClientHello split right after the SNI (224)", ch, 224, 224, CLI, TLS, 0, 0x0301, "db.example.test", PARTIAL);
-		expect("ClientHello less its last byte", ch, chlen - 1, chlen - 1, CLI, TLS, 0, 0x0301, "db.example.test", PARTIAL);
+		expect("ClientHello, 40 bytes", ch, 40, 40, CLI, TLS, 0, 0x0303, "", PARTIAL);
+		expect("ClientHello split at 100 (first segment only)", ch, 100, 100, CLI, TLS, 0, 0x0303, "", PARTIAL);
+		expect("ClientHello split inside the SNI (215)", ch, 215, 215, CLI, TLS, 0, 0x0303, "", PARTIAL);
+		expect("ClientHello split right after the SNI (224)", ch, 224, 224, CLI, TLS, 0, 0x0303, "db.example.test", PARTIAL);
+		expect("ClientHello less its last byte", ch, chlen - 1, chlen - 1, CLI, TLS, 0, 0x0303, "db.example.test", PARTIAL);
 		/* lying lengths: cipher suites past the record; first extension's length huge */
 		memcpy(b, ch, chlen);
 		b[0x4c] = 0xff;
 		b[0x4d] = 0xf0;
-		expect("ClientHello with cipher_suites length 0xfff0", b, chlen, chlen, CLI, TLS, 0, 0x0301, "", 0);
+		expect("ClientHello with cipher_suites length 0xfff0", b, chlen, chlen, CLI, TLS, 0, 0x0303, "", 0);
 		memcpy(b, ch, chlen);
 		b[0xcf] = 0xff;
-		expect("SNI name length 0xff0f, past the extensions", b, chlen, chlen, CLI, TLS, 0, 0x0301, "", 0);
+		expect("SNI name length 0xff0f, past the extensions", b, chlen, chlen, CLI, TLS, 0, 0x0303, "", 0);
 		memcpy(b, ch, chlen);
 		b[0xc6] = 0;
 		b[0xc7] = 0x10;
-		expect("extensions length ending inside the SNI", b, chlen, chlen, CLI, TLS, 0, 0x0301, "", 0);
+		expect("extensions length ending inside the SNI", b, chlen, chlen, CLI, TLS, 0, 0x0303, "", 0);
 		memcpy(b, ch, chlen);
 		b[0x2b] = 33;
-		expect("ClientHello with a 33-byte session id", b, chlen, chlen, CLI, TLS, 0, 0x0301, "", 0);
+		expect("ClientHello with a 33-byte session id", b, chlen, chlen, CLI, TLS, 0, 0x0303, "", 0);
 		memcpy(b, ch, chlen);
 		b[0xce] = 1;
-		expect("server_name of another name type", b, chlen, chlen, CLI, TLS, 0, 0x0301, "", 0);
+		expect("server_name of another name type", b, chlen, chlen, CLI, TLS, 0, 0x0303, "", 0);
 		memcpy(b, ch, chlen);
 		b[0xd1 + 2] = 0x07;
-		expect("SNI with a control byte: name stops there", b, chlen, chlen, CLI, TLS, 0, 0x0301, "db", 0);
+		expect("SNI with a control byte: name stops there", b, chlen, chlen, CLI, TLS, 0, 0x0303, "db", 0);
+		memcpy(b, ch, chlen);
+		b[10] = 0x01;
+		expect("a TLS 1.0 client's hello (version 3.1)", b, chlen, chlen, CLI, TLS, 0, 0x0301, "db.example.test", 0);
 		/* a 64 KiB first write: a ClientHello and the application data behind it */
 		memcpy(b, ch, chlen);
 		for (i = chlen; i < 65536; i++)
 			b[i] = rnd();
-		expect("64 KiB write starting with a ClientHello", b, 65536, 65536, CLI, TLS, 0, 0x0301, "db.example.test", 0);
+		expect("64 KiB write starting with a ClientHello", b, 65536, 65536, CLI, TLS, 0, 0x0303, "db.example.test", 0);
 		free(ch);
 	}
 
@@ -493,27 +496,27 @@ static void bad_input(void)
 	n = client_hello(b, 1 << 17, 0x0303, 32, "db.example.test", 0);
 	expect("built ClientHello, record 3.3", b, n, n, CLI, TLS, 0, 0x0303, "db.example.test", 0);
 	n = client_hello(b, 1 << 17, 0x0300, 0, "DB.Example.Test", 0);
-	expect("built ClientHello, record 3.0, no session id, upper case SNI", b, n, n, CLI, TLS, 0, 0x0300,
+	expect("built ClientHello, record 3.0, no session id, upper case SNI", b, n, n, CLI, TLS, 0, 0x0303,
 	       "db.example.test", 0);
 	n = client_hello(b, 1 << 17, 0x0304, 0, "db.example.test", 0);
-	expect("built ClientHello, record 3.4", b, n, n, CLI, TLS, 0, 0x0304, "db.example.test", 0);
+	expect("built ClientHello, record 3.4", b, n, n, CLI, TLS, 0, 0x0303, "db.example.test", 0);
 	n = client_hello(b, 1 << 17, 0x0301, 32, NULL, 3);
-	expect("built ClientHello without SNI", b, n, n, CLI, TLS, 0, 0x0301, "", 0);
+	expect("built ClientHello without SNI", b, n, n, CLI, TLS, 0, 0x0303, "", 0);
 	n = client_hello(b, 1 << 17, 0x0301, 32, "db.example.test", TCPOTEL_TLS_MAX_EXT - 1);
 	snprintf(name, sizeof(name), "SNI after %d other extensions", TCPOTEL_TLS_MAX_EXT - 1);
-	expect(name, b, n, n, CLI, TLS, 0, 0x0301, "db.example.test", 0);
+	expect(name, b, n, n, CLI, TLS, 0, 0x0303, "db.example.test", 0);
 	n = client_hello(b, 1 << 17, 0x0301, 32, "db.example.test", TCPOTEL_TLS_MAX_EXT);
 	snprintf(name, sizeof(name), "SNI after %d other extensions (past the bound)", TCPOTEL_TLS_MAX_EXT);
-	expect(name, b, n, n, CLI, TLS, 0, 0x0301, "", 0);
+	expect(name, b, n, n, CLI, TLS, 0, 0x0303, "", 0);
 	n = client_hello(b, 1 << 17, 0x0301, 32,
 			 "a123456789b123456789c123456789d123456789e123456789f123456789g123456789h123456789.example.test", 0);
-	expect("SNI of 93 bytes: cut to 64", b, n, n, CLI, TLS, 0, 0x0301,
+	expect("SNI of 93 bytes: cut to 64", b, n, n, CLI, TLS, 0, 0x0303,
 	       "a123456789b123456789c123456789d123456789e123456789f123456789g123", CUT);
 	n = client_hello(b, 1 << 17, 0x0301, 32, "a123456789b123456789c123456789d123456789e123456789f12345678.test", 0);
-	expect("SNI of exactly 64 bytes", b, n, n, CLI, TLS, 0, 0x0301,
+	expect("SNI of exactly 64 bytes", b, n, n, CLI, TLS, 0, 0x0303,
 	       "a123456789b123456789c123456789d123456789e123456789f12345678.test", 0);
 	n = client_hello(b, 1 << 17, 0x0301, 32, "x", 0);
-	expect("SNI of 1 byte", b, n, n, CLI, TLS, 0, 0x0301, "x", 0);
+	expect("SNI of 1 byte", b, n, n, CLI, TLS, 0, 0x0303, "x", 0);
 
 	/* 64 KiB first writes */
 	for (i = 0; i < 65536; i++)

@@ -72,7 +72,7 @@ static void usage(FILE *f)
 		"                 [--duration-ms D]\n"
 		"  %s sink   --addr A --port P [--name NAME]\n"
 		"  %s load   --addr A --port P --duration-ms D [--rate R] [--workers W] [--name NAME]\n"
-		"                 [--rst]\n"
+		"                 [--rst] [--http]\n"
 		"A is a numeric IPv4 or IPv6 address; P may be 0 (ephemeral) for server, sink\n"
 		"and load (load then runs its own in-process server).\n",
 		prog, prog, prog, prog, prog);
@@ -296,7 +296,7 @@ static void sleep_until_ns(uint64_t t)
 enum {
 	O_ADDR = 256, O_PORT, O_EXPECT, O_REPLY, O_SEND, O_NAME, O_RST, O_COUNT,
 	O_THREADS, O_CONC, O_BINDPORT, O_TIMEOUT, O_EVERY, O_CHUNK, O_DURATION,
-	O_RATE, O_WORKERS, O_HELP,
+	O_RATE, O_WORKERS, O_HELP, O_HTTP,
 };
 
 /* Everything any sub-command accepts; each one only honours its own table. */
@@ -306,7 +306,7 @@ struct opts {
 	unsigned long long expect, reply, send, count, threads, conc, timeout_ms;
 	unsigned long long every_ms, chunk, duration_ms, rate, workers;
 	long bind_port; /* -1 = not given */
-	bool rst, have_count, have_duration;
+	bool rst, http, have_count, have_duration;
 };
 
 static void parse_opts(int argc, char **argv, const struct option *table, struct opts *o)
@@ -332,6 +332,7 @@ static void parse_opts(int argc, char **argv, const struct option *table, struct
 			o->name = a;
 			break;
 		case O_RST: o->rst = true; break;
+		case O_HTTP: o->http = true; break;
 		case O_COUNT: o->count = parse_num(n, a, 1, ULLONG_MAX / 2); o->have_count = true; break;
 		case O_THREADS: o->threads = parse_num(n, a, 1, 1024); break;
 		case O_CONC: o->conc = parse_num(n, a, 1, 1024); break;
@@ -910,12 +911,17 @@ static struct {
 	int family, lfd;
 	unsigned workers;
 	unsigned long long rate;
-	bool rst, own_server;
+	bool rst, own_server, http;
 	uint64_t t0, end;
 	pthread_barrier_t start;
 	atomic_bool stop;
 	struct load_worker w[1024];
 } ld;
+
+/* --http: one small request and its response per connection, so that both directions
+ * carry a first payload (what protocol detection looks at). */
+static const char http_request[] = "GET / HTTP/1.1\r\nHost: bench.test\r\n\r\n";
+static const char http_response[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
 
 static void *load_acceptor(void *arg)
 {
@@ -924,6 +930,14 @@ static void *load_acceptor(void *arg)
 		int fd = accept_retry(ld.lfd, 0);
 		if (fd < 0)
 			return NULL;
+		if (ld.http) {
+			char buf[256];
+			ssize_t r;
+			while ((r = recv(fd, buf, sizeof(buf), 0)) < 0 && errno == EINTR)
+				;
+			if (r > 0)
+				(void)!send(fd, http_response, sizeof(http_response) - 1, MSG_NOSIGNAL);
+		}
 		close(fd); /* the server closes first: TIME_WAIT lands here */
 	}
 }
@@ -938,14 +952,21 @@ static inline void load_one(struct load_worker *w)
 	}
 	if ((e = connect_fd(fd, &ld.ss, ld.len)))
 		goto err;
+	if (ld.http && send(fd, http_request, sizeof(http_request) - 1, MSG_NOSIGNAL) < 0) {
+		e = errno;
+		goto err;
+	}
 	if (ld.rst) {
 		set_linger0(fd);
 	} else if (ld.own_server) {
-		/* Wait for the server's FIN so that we close second (see above). */
-		char c;
+		/* Wait for the server's FIN so that we close second (see above); with --http
+		 * the response comes first. */
+		char c[256];
 		ssize_t r;
-		while ((r = recv(fd, &c, 1, 0)) < 0 && errno == EINTR)
-			;
+		do {
+			while ((r = recv(fd, c, ld.http ? sizeof(c) : 1, 0)) < 0 && errno == EINTR)
+				;
+		} while (ld.http && r > 0);
 		if (r < 0) {
 			e = errno;
 			goto err;
@@ -989,7 +1010,7 @@ static int cmd_load(int argc, char **argv)
 	static const struct option table[] = {
 		OPT("addr", O_ADDR), OPT("port", O_PORT), OPT("duration-ms", O_DURATION),
 		OPT("rate", O_RATE), OPT("workers", O_WORKERS), OPT("name", O_NAME),
-		FLAG("rst", O_RST), FLAG("help", O_HELP), { 0 }
+		FLAG("rst", O_RST), FLAG("http", O_HTTP), FLAG("help", O_HELP), { 0 }
 	};
 	struct opts o = { .port = -1, .bind_port = -1, .workers = 1, .name = "tp-load" };
 	parse_opts(argc, argv, table, &o);
@@ -1002,6 +1023,9 @@ static int cmd_load(int argc, char **argv)
 	ld.workers = (unsigned)o.workers;
 	ld.rate = o.rate;
 	ld.rst = o.rst;
+	ld.http = o.http;
+	if (o.http && o.port != 0)
+		usage_error("--http needs the in-process server (--port 0)");
 	signal(SIGPIPE, SIG_IGN);
 
 	if (o.port == 0) {

@@ -7,6 +7,8 @@ export interface CollectingReceiver {
   rx: EbpfReceiver;
   events: TcpEvent[];
   batches: EventBatch[];
+  /** Errors that ended the receiver's output. */
+  errors: Error[];
   /** Events touching one of these ports. */
   onPorts(...ports: number[]): TcpEvent[];
   stop(): Promise<void>;
@@ -26,15 +28,20 @@ export async function startEbpf(overrides: Record<string, unknown> = {}): Promis
   const rx = new EbpfReceiver(config, testContext('ebpf', 'receiver'));
   const events: TcpEvent[] = [];
   const batches: EventBatch[] = [];
-  rx.output.subscribe((b) => {
-    batches.push(b);
-    for (const e of b.events) events.push(e);
+  const errors: Error[] = [];
+  rx.output.subscribe({
+    next: (b) => {
+      batches.push(b);
+      for (const e of b.events) events.push(e);
+    },
+    error: (err: Error) => errors.push(err),
   });
   await rx.start();
   return {
     rx,
     events,
     batches,
+    errors,
     onPorts: (...ports) => events.filter((e) => ports.includes(e.localPort) || ports.includes(e.remotePort)),
     stop: () => rx.shutdown(),
   };

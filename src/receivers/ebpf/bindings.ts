@@ -77,7 +77,13 @@ export interface ProgramInfo {
 export interface NativeTracer {
   load(): void;
   attach(): void;
-  start(onChunk: (records: Buffer) => void, options: { pollMs: number; maxPendingBytes?: number }): void;
+  /**
+   * Records flow to onChunk(records) from a consumer thread. If the consumer stops on its
+   * own (a ring poll error), or onChunk throws, onChunk(undefined, error) says why, once.
+   */
+  start(onChunk: (records: Buffer | undefined, error?: Error) => void, options: { pollMs: number; maxPendingBytes?: number }): void;
+  /** Tests only: the consumer's next poll fails with this errno. */
+  injectPollError(errno: number): void;
   /** Detaches every program, then resolves once every record has been handed to onChunk. */
   stop(): Promise<void>;
   /**
@@ -121,6 +127,9 @@ export interface NativeAddon {
   setErrorClass(cls: typeof BpfError): void;
   libbpfVersion(): string;
   numPossibleCpus(): number;
+  /** Turns on the kernel's BPF run-time statistics while the returned fd is open (closeFd ends it). */
+  enableStats(): number;
+  closeFd(fd: number): void;
   /** setuid/setgid to an unprivileged user, keeping CAP_BPF and CAP_PERFMON on the calling thread only. */
   dropPrivileges(uid: number, gid: number): void;
 }

@@ -202,7 +202,17 @@ export class EbpfReceiver implements Receiver, PushdownReceiver {
       { plan: choice.plan, programs: tracer.programs().map((p) => p.name), kernelAggregates: this.aggregates.map((a) => a.spec.name) },
       'ebpf receiver attached',
     );
-    tracer.start((records) => this.onRecords(records), { pollMs: this.config.poll_interval, maxPendingBytes: this.config.user_buffer_size });
+    tracer.start(
+      (records, error) => {
+        if (error) {
+          // Not from inside the consumer's call: close() joins that thread.
+          setImmediate(() => this.fail(error));
+          return;
+        }
+        if (records) this.onRecords(records);
+      },
+      { pollMs: this.config.poll_interval, maxPendingBytes: this.config.user_buffer_size },
+    );
 
     if (choice.programs.iter_tcp) {
       if (this.config.snapshot) this.iterate(ITER_MODE.SNAPSHOT);
@@ -346,6 +356,34 @@ export class EbpfReceiver implements Receiver, PushdownReceiver {
 
   programs() {
     return this.tracer?.programs() ?? [];
+  }
+
+  /**
+   * The receiver cannot go on (its ring consumer stopped, or handling records threw): it
+   * detaches everything and ends its output with an error, which stops the service with
+   * this message rather than leaving it running without events.
+   */
+  private fail(cause: Error): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.sampleTimer) clearTimeout(this.sampleTimer);
+    const tracer = this.tracer;
+    this.tracer = undefined;
+    if (tracer) {
+      for (const a of this.aggregates) {
+        a.freeze();
+        a.tracer = undefined;
+      }
+      try {
+        this.finalStats = tracer.stats();
+      } catch {
+        // the counters of a broken tracer are not worth a second error
+      }
+      tracer.close();
+    }
+    const err = new Error(`ebpf receiver stopped: ${cause.message}; no more events would arrive, so tcpotel stops (its programs are detached)`, { cause });
+    this.ctx.logger.error({ err: cause }, 'ebpf receiver stopped');
+    this.subject.error(err);
   }
 
   async shutdown(): Promise<void> {

@@ -102,6 +102,7 @@ describe('ConnectionTable', () => {
       resetSent: false,
       resetReceived: false,
       flags: FLAG.PASSIVE | FLAG.PREEXISTING,
+      lost: 0,
     });
     assert.equal(r.events[1]!.family, 6);
     assert.equal(r.events[1]!.flags, FLAG.ACTIVE | FLAG.PREEXISTING);
