@@ -1952,6 +1952,7 @@ static __always_inline void inspect(struct __sk_buff *skb, __u8 dir)
 	struct proto_state *st;
 	struct tcpotel_scratch *scratch;
 	struct tcpotel_proto_info found;
+	const __u8 *data, *end, *th;
 	__u32 zero = 0, off, len;
 	__u8 b;
 
@@ -1963,19 +1964,34 @@ static __always_inline void inspect(struct __sk_buff *skb, __u8 dir)
 	st = bpf_sk_storage_get(&protos, bsk, 0, 0);
 	if (st && (st->seen & dir || st->info.proto > TCPOTEL_PROTO_UNKNOWN))
 		return;
-	/* Where the payload starts: the IP header (no IPv6 extension headers), then TCP's. */
+	/* Where the payload starts: the IP header (no IPv6 extension headers), then TCP's.
+	 * Read in place (direct packet access) when the headers are in the linear part, as
+	 * they nearly always are; else through the helper. */
+	data = (const __u8 *)(long)skb->data;
+	end = (const __u8 *)(long)skb->data_end;
 	if (skb->protocol == bpf_htons(0x0800)) {
-		if (bpf_skb_load_bytes(skb, 0, &b, 1))
+		if (data + 20 <= end)
+			off = (data[0] & 0xf) * 4;
+		else if (!bpf_skb_load_bytes(skb, 0, &b, 1))
+			off = (b & 0xf) * 4;
+		else
 			return;
-		off = (b & 0xf) * 4;
 	} else if (skb->protocol == bpf_htons(0x86DD)) {
-		if (bpf_skb_load_bytes(skb, 6, &b, 1) || b != IPPROTO_TCP)
+		if (data + 40 <= end)
+			b = data[6];
+		else if (bpf_skb_load_bytes(skb, 6, &b, 1))
+			return;
+		if (b != IPPROTO_TCP)
 			return;
 		off = 40;
 	} else {
 		return;
 	}
-	if (bpf_skb_load_bytes(skb, off + 12, &b, 1))
+	off &= 0x3f;
+	th = data + off;
+	if (th + 13 <= end)
+		b = th[12];
+	else if (bpf_skb_load_bytes(skb, off + 12, &b, 1))
 		return;
 	off += (b >> 4) * 4;
 	if (skb->len <= off)

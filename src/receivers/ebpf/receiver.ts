@@ -431,7 +431,9 @@ function toStateCounts(raw: { v4: number[]; v6: number[] }): StateCounts {
 /** Turns libbpf failures into errors that say what to do. */
 export function explainBpfError(err: unknown): Error {
   if (!(err instanceof BpfError)) return err as Error;
-  if (err.code === 'EPERM' || err.code === 'EACCES') {
+  // The verifier refuses a program with EACCES too: its log tells that apart from privileges.
+  const verifierSaid = err.op === 'load' && /processed \d+ insns|^\d+: \(|R\d+ /m.test(err.log);
+  if ((err.code === 'EPERM' || err.code === 'EACCES') && !verifierSaid) {
     return new SetupError(
       `loading the BPF programs was refused (${err.op}: ${err.code})`,
       'run as root, or with CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN; in a container, allow the bpf() syscall (seccomp) and these capabilities. Run `tcpotel doctor` for details.',
