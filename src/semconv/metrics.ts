@@ -53,6 +53,7 @@ export const SELF_METRICS_DEFS = {
   connectionsEvicted: def('tcpotel.aggregate.connections.evicted', 'counter', '{connection}', 'Tracked connections evicted because max_connections was reached; their later bytes count as new.', ['tcpotel.component.id', 'tcpotel.pipeline.id']),
   processCacheEvicted: def('tcpotel.process.cache.evicted', 'counter', '{process}', 'Entries evicted from the process processor’s cache because cache_size was reached.', ['tcpotel.component.id', 'tcpotel.pipeline.id']),
   exporterQueueSize: def('tcpotel.exporter.queue.size', 'gauge', '{batch}', 'Batches waiting in an exporter’s sending queue.', ['tcpotel.component.id']),
+  memoryShedding: def('tcpotel.process.memory.shedding', 'gauge', '1', '1 while new data is shed (counted as dropped, reason memory_limit) because memory is over service::memory_limit, else 0.'),
   exporterQueueCapacity: def('tcpotel.exporter.queue.capacity', 'gauge', '{item}', 'Capacity of an exporter’s sending queue, in items.', ['tcpotel.component.id']),
 } as const;
 
