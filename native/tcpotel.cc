@@ -733,13 +733,22 @@ Napi::Value DropPrivileges(const Napi::CallbackInfo& info) {
   uid_t uid = info[0].ToNumber().Uint32Value();
   gid_t gid = info[1].ToNumber().Uint32Value();
   auto fail = [&](const char* op) { ThrowBpfError(env, op, errno); };
+  constexpr int kCapPerfmon = 38, kCapBpf = 39;
+  // While still root (CAP_SETPCAP): the bounding set keeps only what this thread keeps, so
+  // that nothing started later can be granted more, file capabilities included.
+  for (int cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++) {
+    if (cap == kCapPerfmon || cap == kCapBpf) continue;
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) fail("prctl(PR_CAPBSET_DROP)");
+  }
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) fail("prctl(PR_CAP_AMBIENT_CLEAR_ALL)");
+  // No execve can raise privileges again (set-user-ID programs, file capabilities).
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail("prctl(PR_SET_NO_NEW_PRIVS)");
   if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) fail("prctl(PR_SET_KEEPCAPS)");
   if (setgroups(0, nullptr) < 0) fail("setgroups");  // glibc applies set*id to every thread
   if (setgid(gid) < 0) fail("setgid");
   if (setuid(uid) < 0) fail("setuid");
-  constexpr int kCapPerfmon = 38, kCapBpf = 39;
   __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct data[2]{};
+  __user_cap_data_struct data[2]{};  // inheritable: none
   uint32_t keep = (1u << (kCapPerfmon - 32)) | (1u << (kCapBpf - 32));
   data[1].effective = keep;
   data[1].permitted = keep;
