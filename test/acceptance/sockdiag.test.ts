@@ -23,7 +23,7 @@ import type { ReceiverFactory } from '../../src/core/component.js';
 import { defaultSockdiagConfig, sockdiagConfigSchema } from '../../src/receivers/sockdiag/config.js';
 import { decodeDump, encodeSockets, loadSockdiag, TCP } from '../../src/receivers/sockdiag/record.js';
 import { FLAG } from '../../src/receivers/ebpf/record.js';
-import { packageRoot } from '../../src/core/paths.js';
+import { unprivilegedRoot } from '../support/unprivileged.js';
 import type { EventBatch, TcpEvent } from '../../src/core/events.js';
 
 const POLL_MS = 100;
@@ -442,11 +442,13 @@ test('sockdiagLookup finds a live socket by tuple and cookie, and nothing for a 
   }
 });
 
-test('works unprivileged: as nobody it sees its own connections with owners, and others without', { timeout: 30_000 }, async () => {
+test('works unprivileged: as nobody it sees its own connections with owners, and others without', { timeout: 30_000 }, async (t) => {
+  const nobody = unprivilegedRoot();
+  if (!nobody.root) return t.skip(`cannot run as nobody: ${nobody.why}`);
   const sink = await startPeer(['sink', '--addr', '127.0.0.1', '--port', '0']);
   const sinkPort = Number(/^ready (\d+)/.exec(sink.firstLine)![1]);
   try {
-    const script = join(packageRoot(), 'dist', 'test', 'receivers', 'sockdiag', 'unprivileged.js');
+    const script = join(nobody.root, 'dist', 'test', 'receivers', 'sockdiag', 'unprivileged.js');
     const child = spawn('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, script, String(sinkPort), '1500'], {
       cwd: '/',
       stdio: ['ignore', 'pipe', 'pipe'],
