@@ -20,7 +20,11 @@ export const fileConfigSchema = z.strictObject({
     max_items: z.number().int().min(1).max(10_000_000),
     max_bytes: byteSize({ min: 64 * 1024, max: 1024 ** 3 }),
   }),
-  /** Records (or metric points) per line at most: a bigger batch is written as several requests. */
+  /**
+   * Records (or metric points) per line at most: a bigger batch is written as several
+   * requests. Small lines keep memory low (a line is one allocation, and glibc keeps the
+   * arenas that large ones grow).
+   */
   max_items_per_line: z.number().int().min(1).max(100_000),
 });
 export type FileConfig = z.output<typeof fileConfigSchema>;
@@ -33,6 +37,6 @@ export function defaultFileConfig() {
     max_series: 50_000,
     series_expiry: '5m',
     write_queue: { max_items: 100_000, max_bytes: '64MiB' },
-    max_items_per_line: 1000,
+    max_items_per_line: 100,
   };
 }

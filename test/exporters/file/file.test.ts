@@ -97,8 +97,10 @@ test('a full write queue drops what does not fit, counted: written + dropped = p
   const path = join(tmp(), 'logs.jsonl');
   const { e, written, dropped, taken } = exporter(path, { max_items_per_line: 1, write_queue: { max_items: 10, max_bytes: '64MiB' } });
   await e.start();
-  // 100 lines arrive before the first write can complete: 10 fit in the queue.
+  // 100 lines arrive while the disk takes nothing: 10 fit in the queue.
+  await e.writer.pause();
   for (let i = 0; i < 100; i++) e.consume(batchOf(i, 1));
+  await e.writer.pause(false);
   await e.shutdown();
   assert.equal(taken(), 100);
   assert.equal(written(), 10);
@@ -108,7 +110,9 @@ test('a full write queue drops what does not fit, counted: written + dropped = p
   const path2 = join(tmp(), 'logs.jsonl');
   const x = exporter(path2, { max_items_per_line: 100, write_queue: { max_items: 1_000_000, max_bytes: '64KiB' } });
   await x.e.start();
+  await x.e.writer.pause();
   for (let i = 0; i < 20; i++) x.e.consume(batchOf(i * 100, 100));
+  await x.e.writer.pause(false);
   await x.e.shutdown();
   assert.ok(x.dropped('queue_full') > 0, 'some lines did not fit in 64KiB');
   assert.equal(x.written() + x.dropped('queue_full'), 2000);
@@ -172,6 +176,7 @@ test('a deleted file that cannot be created again: lines dropped, counted as wri
   unlinkSync(path);
   symlinkSync(join(dir, 'elsewhere'), path);
   e.consume(batchOf(3, 5));
+  await e.writer.idle();
   await e.shutdown();
   assert.equal(written(), 2);
   assert.equal(dropped('write_failed'), 5);
@@ -210,4 +215,20 @@ test('splitResourceMetrics keeps empty metrics and scopes, and an unsplit snapsh
   const pieces = splitResourceMetrics(rm, 1);
   assert.equal(pieces.length, 2);
   assert.deepEqual(pieces.map((p) => p.scopeMetrics.flatMap((s) => s.metrics.map((m) => m.descriptor.name))), [['tcp.connections.opened'], ['tcp.connections.closed']]);
+});
+
+test('the disk does not wait for the event loop: lines are written while JavaScript is busy', async () => {
+  const path = join(tmp(), 'logs.jsonl');
+  const { e, written } = exporter(path);
+  await e.start();
+  e.consume(batchOf(1, 500));
+  // Busy, never yielding: the writer thread writes anyway, and the queue empties.
+  const until = Date.now() + 10_000;
+  while (e.writer.pendingItems > 0 && Date.now() < until) {
+    /* the event loop is held */
+  }
+  assert.equal(e.writer.pendingItems, 0, 'written without an event-loop turn');
+  await e.shutdown();
+  assert.equal(written(), 500);
+  assert.equal(ports(path).length, 500);
 });
