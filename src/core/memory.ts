@@ -35,6 +35,7 @@ export class MemoryGuard {
   /** New data is being shed. */
   shedding = false;
   private timer?: NodeJS.Timeout;
+  private lastCheck = 0;
   readonly softLimit: number;
 
   constructor(
@@ -58,8 +59,19 @@ export class MemoryGuard {
     this.timer = undefined;
   }
 
+  /**
+   * Whether to shed now, looking at memory again when the last look is older than
+   * check_interval: called from the data path, it works even while a stream of data keeps
+   * the event loop from running timers.
+   */
+  sheddingNow(): boolean {
+    if (Date.now() - this.lastCheck >= this.o.check_interval) this.check();
+    return this.shedding;
+  }
+
   /** Looks at memory now; starts or stops shedding. */
   check(): boolean {
+    this.lastCheck = Date.now();
     const m = this.read();
     const rssOver = this.softLimit > 0 && m.rss > this.softLimit;
     const heapOver = m.heapUsed > (m.heapLimit * this.o.max_heap_percent) / 100;

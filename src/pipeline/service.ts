@@ -29,7 +29,7 @@ const EXPORTER_GRACE_MS = 1000;
 /** Drops event batches, counted, while the memory guard sheds. */
 function shedUnderPressure(guard: MemoryGuard, t: ComponentTelemetry): MonoTypeOperatorFunction<Batch> {
   return filter((b) => {
-    if (!guard.shedding) return true;
+    if (!guard.sheddingNow()) return true;
     t.dropped(b.type === 'events' ? b.events.length : b.points.length, 'memory_limit');
     return false;
   });
@@ -205,7 +205,20 @@ export class Service {
     }
     await this.stopExporters(deadline);
     this.memory.stop();
-    this.logger.info({ dropped: this.droppedTotals() }, 'stopped');
+    this.logger.info({ exporters: this.exporterTotals(), dropped: this.droppedTotals() }, 'stopped');
+  }
+
+  /** Items each exporter took in and sent, by "id (signal)". */
+  exporterTotals(): Record<string, { in: number; out: number }> {
+    const out: Record<string, { in: number; out: number }> = {};
+    for (const p of this.telemetry.collect()) {
+      const a = p.attributes;
+      if (a['tcpotel.component.kind'] !== 'exporter' || (p.name !== SELF_METRICS.itemsIn && p.name !== SELF_METRICS.itemsOut)) continue;
+      const e = (out[`${a['tcpotel.component.id']} (${a['tcpotel.signal']})`] ??= { in: 0, out: 0 });
+      if (p.name === SELF_METRICS.itemsIn) e.in += p.value;
+      else e.out += p.value;
+    }
+    return out;
   }
 
   /** Items dropped since start, by "component id (signal or pipeline): reason": the last word on what was lost. */
