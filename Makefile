@@ -60,8 +60,9 @@ $(OUT)/tcppeer: test/peers/tcppeer.c | .setup.stamp
 	mkdir -p $(OUT)
 	$(CC) -O2 -Wall -o $@ $< -lpthread
 
+# MALLOC_MMAP_THRESHOLD_: see README, "Bounded and survivable".
 run: build
-	node bin/tcpotel.js run $(if $(CONFIG),--config $(CONFIG))
+	MALLOC_MMAP_THRESHOLD_=$${MALLOC_MMAP_THRESHOLD_:-131072} node bin/tcpotel.js run $(if $(CONFIG),--config $(CONFIG))
 
 test: build
 	node scripts/run-tests.mjs

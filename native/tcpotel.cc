@@ -10,9 +10,11 @@
 #include <cerrno>
 #include <chrono>
 #include <cstddef>
+#include <cstdlib>
 #include <cstring>
 #include <cstdio>
 #include <fcntl.h>
+#include <malloc.h>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -187,6 +189,11 @@ struct Consumer {
   int failed_errno = 0;
   const char* failed_op = nullptr;
   std::atomic<int> inject_errno{0};  // tests: the next poll fails with this errno
+  // One chunk at a time: the next is handed over only once JS has taken the last one and
+  // a moment has passed, so that Node's dispatch of thread-safe calls (up to 1000 per
+  // loop turn) finds its queue empty and the event loop turns (timers, I/O) between chunks.
+  std::atomic<bool> in_flight{false};
+  std::atomic<int64_t> taken_ns{0};
   // Iterator runs (snapshot, live samples) waiting to be merged into the stream: records
   // reach JS in the order the kernel made them, so a sample never overtakes the open
   // record of its connection still in the ring (or a close its sample).
@@ -284,11 +291,25 @@ void DeliverChunk(Napi::Env env, Napi::Function cb, Chunk* chunk) {
 // the last hand-over at stop, when JS is waiting for it.
 enum class Handed { kYes, kLater, kClosing };
 
+int64_t MonotonicNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+constexpr int64_t kTurnGapNs = 500 * 1000;  // after JS took a chunk, before the next
+
 Handed Flush(Consumer* c, bool block) {
   if (c->pending.empty()) return Handed::kYes;
+  if (!block && (c->in_flight.load() || MonotonicNs() - c->taken_ns.load() < kTurnGapNs)) return Handed::kLater;
   Chunk* chunk = g_chunks.Take(c->reserve_bytes);
   chunk->swap(c->pending);  // pending takes the pooled (empty, reserved) buffer
-  napi_status st = block ? c->tsfn.BlockingCall(chunk, DeliverChunk) : c->tsfn.NonBlockingCall(chunk, DeliverChunk);
+  auto deliver = [c](Napi::Env env, Napi::Function cb, Chunk* ch) {
+    DeliverChunk(env, cb, ch);
+    c->taken_ns = MonotonicNs();
+    c->in_flight = false;
+  };
+  c->in_flight = true;
+  napi_status st = block ? c->tsfn.BlockingCall(chunk, deliver) : c->tsfn.NonBlockingCall(chunk, deliver);
+  if (st != napi_ok) c->in_flight = false;
   if (st == napi_ok) {
     if (c->pending.capacity() < c->reserve_bytes) c->pending.reserve(c->reserve_bytes);
     return Handed::kYes;
@@ -1222,13 +1243,22 @@ Napi::Value DropPrivileges(const Napi::CallbackInfo& info) {
   uid_t uid = info[0].ToNumber().Uint32Value();
   gid_t gid = info[1].ToNumber().Uint32Value();
   auto fail = [&](const char* op) { ThrowBpfError(env, op, errno); };
+  constexpr int kCapPerfmon = 38, kCapBpf = 39;
+  // While still root (CAP_SETPCAP): the bounding set keeps only what this thread keeps, so
+  // that nothing started later can be granted more, file capabilities included.
+  for (int cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++) {
+    if (cap == kCapPerfmon || cap == kCapBpf) continue;
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) fail("prctl(PR_CAPBSET_DROP)");
+  }
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) fail("prctl(PR_CAP_AMBIENT_CLEAR_ALL)");
+  // No execve can raise privileges again (set-user-ID programs, file capabilities).
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail("prctl(PR_SET_NO_NEW_PRIVS)");
   if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) fail("prctl(PR_SET_KEEPCAPS)");
   if (setgroups(0, nullptr) < 0) fail("setgroups");  // glibc applies set*id to every thread
   if (setgid(gid) < 0) fail("setgid");
   if (setuid(uid) < 0) fail("setuid");
-  constexpr int kCapPerfmon = 38, kCapBpf = 39;
   __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct data[2]{};
+  __user_cap_data_struct data[2]{};  // inheritable: none
   uint32_t keep = (1u << (kCapPerfmon - 32)) | (1u << (kCapBpf - 32));
   data[1].effective = keep;
   data[1].permitted = keep;
@@ -1265,6 +1295,10 @@ Napi::Value NumPossibleCpus(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  // glibc's mmap threshold grows with every large block freed, after which such blocks come
+  // from the heap and stay in RSS: fixed at 128 KiB (as MALLOC_MMAP_THRESHOLD_=131072 would),
+  // so that tcpotel's memory bound holds however it is started. The variable still wins.
+  if (!getenv("MALLOC_MMAP_THRESHOLD_")) mallopt(M_MMAP_THRESHOLD, 128 * 1024);
   exports.Set("Tracer", Tracer::Init(env));
   exports.Set("probe", Napi::Function::New(env, Probe));
   exports.Set("tracefs", Napi::Function::New(env, Tracefs));

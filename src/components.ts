@@ -16,7 +16,7 @@ import {
 import { otlpExporterFactory, otlpHttpExporterFactory } from './exporters/otlp/factory.js';
 import { prometheusExporterFactory } from './exporters/prometheus/factory.js';
 import { debugExporterFactory } from './exporters/debug/exporter.js';
-import { fileExporterFactory } from './exporters/file/exporter.js';
+import { fileExporterFactory } from './exporters/file/factory.js';
 import { viewExporterFactory } from './exporters/view/exporter.js';
 
 function byType<F extends { type: string }>(list: F[]): Map<string, F> {

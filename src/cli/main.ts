@@ -1,7 +1,7 @@
 /**
  * The `tcpotel` command line.
  */
-import { writeFileSync, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { Command, Option, CommanderError } from 'commander';
 import { stringify } from 'yaml';
 import { defaultRegistry } from '../components.js';
@@ -12,6 +12,7 @@ import { UserFacingError } from '../core/errors.js';
 import { createLogger, type Logger } from '../core/logger.js';
 import { Service } from '../pipeline/service.js';
 import { tcpotelVersion } from '../exporters/shared/resource.js';
+import { openReplace } from '../core/files.js';
 import { parseDuration } from '../config/units.js';
 import { defaultConfigFiles, registerTop } from './top.js';
 import { registerDoctorCommand } from './doctor.js';
@@ -43,10 +44,15 @@ function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
-function resolveConfigs(files: string[] | undefined): ResolvedConfig {
+function resolveConfigs(files: string[] | undefined, allowInsecure = false): ResolvedConfig {
   if (!files?.length) throw new UserFacingError('no config given', 'pass --config FILE (for example --config pipelines/default.yaml)', 2);
-  return loadAndResolve(files, defaultRegistry());
+  return loadAndResolve(files, defaultRegistry(), process.env, { allowInsecure });
 }
+
+const INSECURE_OPTION = ['--allow-insecure-config', 'accept config files that group or others can write (or in directories they can write without the sticky bit)'] as const;
+
+/** Records kept in memory while the disk is behind, at most (`record`). */
+const RECORD_MAX_BUFFERED = 64 * 1024 * 1024;
 
 /** Runs a service until SIGINT or SIGTERM; a second signal forces the exit. */
 export async function runService(resolved: ResolvedConfig, logger: Logger, onStarted?: (s: Service) => void | Promise<void>): Promise<number> {
@@ -98,8 +104,9 @@ export function buildProgram(): Command {
     .description('run the pipelines of a config until SIGINT or SIGTERM')
     .option('-c, --config <file>', 'pipeline config (YAML); repeat to merge several, later ones win (default: pipelines/default.yaml, with pipelines/otlp-overlay.yaml when OTEL_EXPORTER_OTLP_ENDPOINT is set)', collect)
     .addOption(new Option('--log-level <level>', 'log level (overrides service::telemetry::logs::level)').choices(LOG_LEVELS))
-    .action(async (opts: { config?: string[]; logLevel?: string }) => {
-      const resolved = resolveConfigs(opts.config?.length ? opts.config : defaultConfigFiles());
+    .option(...INSECURE_OPTION)
+    .action(async (opts: { config?: string[]; logLevel?: string; allowInsecureConfig?: boolean }) => {
+      const resolved = resolveConfigs(opts.config?.length ? opts.config : defaultConfigFiles(), opts.allowInsecureConfig);
       const logger = createLogger((opts.logLevel ?? resolved.telemetry.logs.level) as 'info');
       for (const w of resolved.warnings) logger.warn(w);
       process.exitCode = await runService(resolved, logger);
@@ -109,8 +116,9 @@ export function buildProgram(): Command {
     .command('validate')
     .description('check a config and report every error with its file, line and column')
     .option('-c, --config <file>', 'pipeline config (YAML); repeat to merge several', collect)
-    .action((opts: { config?: string[] }) => {
-      const resolved = resolveConfigs(opts.config);
+    .option(...INSECURE_OPTION)
+    .action((opts: { config?: string[]; allowInsecureConfig?: boolean }) => {
+      const resolved = resolveConfigs(opts.config, opts.allowInsecureConfig);
       const names = resolved.pipelines.map((p) => `${p.id} (${[...p.receivers, ...p.processors, ...p.exporters].join(' -> ')})`);
       process.stdout.write(`configuration is valid: ${resolved.pipelines.length} pipeline${resolved.pipelines.length === 1 ? '' : 's'}\n`);
       for (const n of names) process.stdout.write(`  ${n}\n`);
@@ -151,34 +159,46 @@ export function buildProgram(): Command {
   program
     .command('record')
     .description('record connection events from the eBPF receiver, for the replay receiver')
-    .requiredOption('-o, --out <file>', 'recording to write (JSON lines)')
+    .requiredOption('-o, --out <file>', 'recording to write (JSON lines; created 0640, never through a symbolic link)')
     .option('-d, --duration <duration>', 'how long to record (e.g. 10s)', '10s')
     .action(async (opts: { out: string; duration: string }) => {
       const ms = parseDuration(opts.duration);
-      if (ms === undefined) throw new UserFacingError(`--duration: "${opts.duration}" is not a duration`, 'write e.g. 10s or 1m', 2);
+      if (ms === undefined || ms <= 0 || ms > 24 * 3_600_000) throw new UserFacingError(`--duration: "${opts.duration}" is not a duration between 1ms and 24h`, 'write e.g. 10s or 1m', 2);
+      const { fd } = openReplace(opts.out);
       const { ebpfReceiverFactory } = await import('../receivers/ebpf/factory.js');
       const { componentTelemetry, Telemetry } = await import('../core/telemetry.js');
       const { asyncScheduler } = await import('rxjs');
       const logger = createLogger('warn');
       const config = ebpfReceiverFactory.schema.parse(ebpfReceiverFactory.createDefaultConfig());
       const rx = ebpfReceiverFactory.create(config, { id: 'ebpf', logger, telemetry: componentTelemetry(new Telemetry(), { id: 'ebpf', kind: 'receiver' }), scheduler: asyncScheduler });
-      writeFileSync(opts.out, '');
-      const out = createWriteStream(opts.out, { flags: 'a' });
+      const out = createWriteStream('', { fd, autoClose: true });
       const t0 = Date.now();
       let n = 0;
+      let dropped = 0;
       rx.output.subscribe((b) => {
+        // The disk is behind: what does not fit is not kept in memory, it is counted.
+        if (out.writableLength > RECORD_MAX_BUFFERED) {
+          dropped += b.events.length;
+          return;
+        }
         n += b.events.length;
         out.write(JSON.stringify({ at: Date.now() - t0, events: b.events, ...(b.stateCounts ? { stateCounts: b.stateCounts } : {}) }) + '\n');
       });
-      await rx.start();
-      await new Promise((r) => setTimeout(r, ms));
-      await rx.shutdown();
-      await new Promise((r) => out.end(r));
-      process.stderr.write(`tcpotel: recorded ${n} events to ${opts.out}\n`);
+      try {
+        await rx.start();
+        await new Promise((r) => setTimeout(r, ms));
+        await rx.shutdown();
+      } finally {
+        await new Promise((r) => out.end(r));
+      }
+      process.stderr.write(`tcpotel: recorded ${n} events to ${opts.out}${dropped ? ` (${dropped} dropped: the disk was behind)` : ''}\n`);
     });
 
   return program;
 }
+
+/** Once a command is done, a handle left open (a socket still closing) may delay the exit this long, no more. */
+const EXIT_GRACE_MS = 1000;
 
 /** Entry point of bin/tcpotel.js. */
 export async function runCli(argv: string[]): Promise<void> {
@@ -192,4 +212,6 @@ export async function runCli(argv: string[]): Promise<void> {
     }
     process.exitCode = reportError(err);
   }
+  // Everything has been flushed or counted: nothing may keep the process alive now.
+  setTimeout(() => process.exit(), EXIT_GRACE_MS).unref();
 }

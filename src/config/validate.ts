@@ -16,8 +16,8 @@ import type {
 } from '../core/component.js';
 import { parseComponentId } from '../core/component.js';
 import { ConfigError, suggestion, type ConfigIssue } from './errors.js';
-import { deepMerge, displayPath, isPlainObject, loadConfigFiles, locate, type LoadedConfig, type YamlPath } from './load.js';
-import { duration } from './units.js';
+import { deepMerge, displayPath, isPlainObject, loadConfigFiles, locate, type LoadedConfig, type LoadOptions, type YamlPath } from './load.js';
+import { byteSize, duration, endpointPort } from './units.js';
 
 export interface Registry {
   receivers: ReadonlyMap<string, ReceiverFactory>;
@@ -58,6 +58,10 @@ export interface ResolvedConfig {
   telemetry: TelemetrySettings;
   /** service::user: drop root for this user once attached. */
   user?: string;
+  /** service::shutdown_timeout: how long a shutdown may take before unsent data is dropped. */
+  shutdownTimeoutMs: number;
+  /** service::memory_limit. */
+  memoryLimit: MemoryLimitSettings;
   /** Not errors: components configured but used by no pipeline, and the like. */
   warnings: string[];
 }
@@ -74,6 +78,26 @@ const telemetrySchema = z.strictObject({
 });
 const defaultTelemetry = { logs: { level: 'info' }, metrics: { include_in_pipelines: true } };
 
+/** service::memory_limit, after the Collector's memory_limiter. */
+export const memoryLimitSchema = z.strictObject({
+  /** Resident memory (RSS) above which new data is shed, counted; 0: no RSS limit. */
+  limit: byteSize({ max: 1024 ** 4 }),
+  /** Shedding starts at limit - spike_limit and stops below it; 0: 20% of limit. */
+  spike_limit: byteSize({ max: 1024 ** 4 }),
+  /** Shed also when V8's heap is this full (percent of its limit): before V8 gives up. */
+  max_heap_percent: z.number().int().min(10).max(95),
+  /** How often memory is looked at. */
+  check_interval: duration({ min: 100, max: 60_000 }),
+}).superRefine((c, ctx) => {
+  if (c.limit > 0 && c.spike_limit >= c.limit) ctx.addIssue({ code: 'custom', path: ['spike_limit'], message: 'spike_limit must be less than limit' });
+});
+export type MemoryLimitSettings = z.output<typeof memoryLimitSchema>;
+export function defaultMemoryLimit() {
+  return { limit: 0, spike_limit: 0, max_heap_percent: 85, check_interval: '1s' };
+}
+export const DEFAULT_SHUTDOWN_TIMEOUT = '10s';
+const shutdownTimeoutSchema = duration({ min: 100, max: 600_000 });
+
 const pipelineSchema = z.strictObject({
   receivers: z.array(z.string()).min(1, { message: 'a pipeline needs at least one receiver' }),
   processors: z.array(z.string()).optional(),
@@ -85,6 +109,9 @@ const serviceSchema = z.strictObject({
   telemetry: z.unknown().optional(),
   /** Once every receiver is attached, continue as this unprivileged user. */
   user: z.string().min(1).optional(),
+  /** After this long, a shutdown stops waiting: what is unsent is counted as dropped. */
+  shutdown_timeout: shutdownTimeoutSchema.optional(),
+  memory_limit: z.unknown().optional(),
 });
 
 export { duration };
@@ -109,6 +136,12 @@ function zodIssues(error: z.ZodError, base: YamlPath, defaults: unknown, loaded:
 }
 
 function readable(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_union') {
+    // "'' or a duration": the branch that understood the value says what is wrong with it.
+    const branches = (issue as { errors?: z.core.$ZodIssue[][] }).errors ?? [];
+    const specific = branches.find((b) => b.length > 0 && b.every((i) => i.code === 'custom'));
+    if (specific) return specific[0]!.message;
+  }
   if (issue.code === 'invalid_type') {
     const received = (issue as { input?: unknown }).input;
     const got = received === undefined ? 'nothing' : received === null ? 'null' : Array.isArray(received) ? 'a list' : typeof received;
@@ -148,6 +181,8 @@ export function resolveConfig(loaded: LoadedConfig, registry: Registry): Resolve
     exporters: new Map(),
     pipelines: [],
     telemetry: telemetrySchema.parse(defaultTelemetry) as TelemetrySettings,
+    shutdownTimeoutMs: shutdownTimeoutSchema.parse(DEFAULT_SHUTDOWN_TIMEOUT),
+    memoryLimit: memoryLimitSchema.parse(defaultMemoryLimit()),
     warnings,
   };
   if (issues.length) throw new ConfigError(issues);
@@ -190,6 +225,7 @@ export function resolveConfig(loaded: LoadedConfig, registry: Registry): Resolve
         issues.push(...zodIssues(parsed.error, path, defaults, loaded));
         continue;
       }
+      issues.push(...endpointIssues(parsed.data, path, loaded));
       const entry = { id, type, kind: factory.kind, factory, config: parsed.data } as ResolvedComponent<never>;
       (resolved[section] as Map<string, ResolvedComponent>).set(id, entry);
     }
@@ -201,7 +237,7 @@ export function resolveConfig(loaded: LoadedConfig, registry: Registry): Resolve
   } else {
     const s = serviceSchema.safeParse(service, { reportInput: true });
     if (!s.success) {
-      issues.push(...zodIssues(s.error, ['service'], { pipelines: {}, telemetry: {} }, loaded));
+      issues.push(...zodIssues(s.error, ['service'], { pipelines: {}, telemetry: {}, user: '', shutdown_timeout: '', memory_limit: {} }, loaded));
     } else {
       if (s.data.telemetry !== undefined) {
         const t = telemetrySchema.safeParse(deepMerge(defaultTelemetry, (s.data.telemetry ?? {}) as Record<string, unknown>), { reportInput: true });
@@ -209,6 +245,12 @@ export function resolveConfig(loaded: LoadedConfig, registry: Registry): Resolve
         else resolved.telemetry = t.data as TelemetrySettings;
       }
       resolved.user = s.data.user;
+      if (s.data.shutdown_timeout !== undefined) resolved.shutdownTimeoutMs = s.data.shutdown_timeout;
+      if (s.data.memory_limit !== undefined) {
+        const m = memoryLimitSchema.safeParse(deepMerge(defaultMemoryLimit(), (s.data.memory_limit ?? {}) as Record<string, unknown>), { reportInput: true });
+        if (!m.success) issues.push(...zodIssues(m.error, ['service', 'memory_limit'], defaultMemoryLimit(), loaded));
+        else resolved.memoryLimit = m.data;
+      }
       const pipelines = s.data.pipelines;
       if (Object.keys(pipelines).length === 0) at(['service', 'pipelines'], 'no pipelines: define at least one (e.g. metrics: or logs:)');
       for (const [pid, rawPipeline] of Object.entries(pipelines)) {
@@ -312,7 +354,25 @@ function resolvePipeline(
   if (ok) resolved.pipelines.push(pipeline);
 }
 
+/**
+ * Every `endpoint` or `*_endpoint` of a component whose port is not a port: "host:99999"
+ * would otherwise pass until the first connect or listen. Port 0 is left to the component
+ * (it means "any free port" where tcpotel listens).
+ */
+function endpointIssues(config: unknown, base: YamlPath, loaded: LoadedConfig): ConfigIssue[] {
+  const out: ConfigIssue[] = [];
+  if (!isPlainObject(config)) return out;
+  for (const [key, v] of Object.entries(config)) {
+    if (typeof v !== 'string' || !(key === 'endpoint' || key.endsWith('_endpoint'))) continue;
+    const port = endpointPort(v);
+    if (port === undefined || (port >= 0 && port <= 65535)) continue;
+    const path = [...base, key];
+    out.push({ path: displayPath(path), message: `"${v}": ${Number.isNaN(port) ? 'the port is not a number' : `port ${port} is out of range`}: ports go from 1 to 65535`, ...locate(loaded.sources, path) });
+  }
+  return out;
+}
+
 /** Loads files and resolves them in one step. */
-export function loadAndResolve(files: string[], registry: Registry, env: NodeJS.ProcessEnv = process.env): ResolvedConfig {
-  return resolveConfig(loadConfigFiles(files, env), registry);
+export function loadAndResolve(files: string[], registry: Registry, env: NodeJS.ProcessEnv = process.env, opts: LoadOptions = {}): ResolvedConfig {
+  return resolveConfig(loadConfigFiles(files, env, opts), registry);
 }

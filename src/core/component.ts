@@ -72,8 +72,11 @@ export interface Exporter {
   start(): Promise<void>;
   /** Takes a batch; never throws: failures are counted and logged. */
   consume(batch: Batch): void;
-  /** Flushes what is queued (within its timeout) and stops. */
-  shutdown(): Promise<void>;
+  /**
+   * Flushes what is queued and stops: by `deadline` (ms since the epoch, from
+   * service::shutdown_timeout) what is still unsent is dropped and counted.
+   */
+  shutdown(deadline?: number): Promise<void>;
 }
 
 export interface ExporterContext extends ComponentContext {

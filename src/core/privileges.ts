@@ -1,7 +1,9 @@
 /**
  * Dropping root once the BPF programs are attached: the process continues as an
  * unprivileged user, with CAP_BPF and CAP_PERFMON kept on the JS thread only (for the
- * kernel counters and the periodic iterators).
+ * kernel counters and the periodic iterators). That thread's capability bounding set is
+ * cleared of everything else and no_new_privs is set, so that nothing it starts can get
+ * privileges back (set-user-ID programs, file capabilities).
  */
 import { readFileSync } from 'node:fs';
 import { UserFacingError } from './errors.js';
@@ -33,7 +35,12 @@ export interface ProcessIdentity {
   uid: number;
   gid: number;
   capEff: bigint;
+  capBnd: bigint;
+  noNewPrivs: boolean;
 }
+
+/** CAP_PERFMON (38) and CAP_BPF (39). */
+export const KEPT_CAPABILITIES = (1n << 38n) | (1n << 39n);
 
 export function currentIdentity(): ProcessIdentity {
   const status = readFileSync('/proc/self/status', 'utf8');
@@ -42,6 +49,8 @@ export function currentIdentity(): ProcessIdentity {
     uid: Number(field('Uid').split(/\s+/)[1]),
     gid: Number(field('Gid').split(/\s+/)[1]),
     capEff: BigInt('0x' + (field('CapEff') || '0')),
+    capBnd: BigInt('0x' + (field('CapBnd') || '0')),
+    noNewPrivs: field('NoNewPrivs') === '1',
   };
 }
 
@@ -51,5 +60,8 @@ export function dropPrivileges(user: string): UserIds {
   loadAddon().dropPrivileges(ids.uid, ids.gid);
   const now = currentIdentity();
   if (now.uid !== ids.uid) throw new UserFacingError(`switching to user ${ids.name} failed (uid is ${now.uid})`);
+  if (now.capEff & ~KEPT_CAPABILITIES || now.capBnd & ~KEPT_CAPABILITIES || !now.noNewPrivs) {
+    throw new UserFacingError(`dropping privileges for user ${ids.name} left more than CAP_BPF and CAP_PERFMON (CapEff ${now.capEff.toString(16)}, CapBnd ${now.capBnd.toString(16)}, NoNewPrivs ${now.noNewPrivs ? 1 : 0})`);
+  }
   return ids;
 }

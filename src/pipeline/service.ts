@@ -5,10 +5,11 @@
  * the pipelines' processors, then receivers); shutdown is upstream-first: receivers stop
  * and drain, processors flush as their input completes, exporters flush last.
  */
-import { asyncScheduler, filter, map, merge, type SchedulerLike, type Subscription } from 'rxjs';
+import { asyncScheduler, filter, map, merge, type MonoTypeOperatorFunction, type SchedulerLike, type Subscription } from 'rxjs';
 import type { Batch, Exporter, ExporterFactory, Receiver, Signal } from '../core/component.js';
 import type { Logger } from '../core/logger.js';
-import { Telemetry, componentTelemetry } from '../core/telemetry.js';
+import { MemoryGuard } from '../core/memory.js';
+import { SELF_METRICS, Telemetry, componentTelemetry, type ComponentTelemetry } from '../core/telemetry.js';
 import type { ResolvedConfig } from '../config/validate.js';
 import { dropPrivileges } from '../core/privileges.js';
 import { isPushdownReceiver, type KernelAggregate } from '../core/pushdown.js';
@@ -18,8 +19,33 @@ export interface ServiceOptions {
   logger: Logger;
   telemetry?: Telemetry;
   scheduler?: SchedulerLike;
-  /** How long shutdown waits for the pipelines to drain before stopping the exporters. */
-  drainTimeoutMs?: number;
+  /** Overrides service::shutdown_timeout (ms). */
+  shutdownTimeoutMs?: number;
+}
+
+/** The id under which memory-limit drops are counted, in every pipeline. */
+export const MEMORY_LIMITER_ID = 'memory_limiter';
+/** How long past the deadline an exporter that ignores it is waited for. */
+const EXPORTER_GRACE_MS = 1000;
+
+/** Drops event batches, counted, while the memory guard sheds. */
+function shedUnderPressure(guard: MemoryGuard, t: ComponentTelemetry): MonoTypeOperatorFunction<Batch> {
+  return filter((b) => {
+    if (!guard.sheddingNow()) return true;
+    t.dropped(b.type === 'events' ? b.events.length : b.points.length, 'memory_limit');
+    return false;
+  });
+}
+
+/** Resolves to 'done' when `p` settles, or 'timeout' after `ms`. */
+async function within(p: Promise<unknown>, ms: number): Promise<'done' | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), Math.max(0, ms))));
+  try {
+    return await Promise.race([p.then(() => 'done' as const, () => 'done' as const), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 interface RunningPipeline {
@@ -38,6 +64,7 @@ export class Service {
   private readonly pipelines: RunningPipeline[] = [];
   private readonly logger: Logger;
   private readonly scheduler: SchedulerLike;
+  readonly memory: MemoryGuard;
   private started = false;
   private stopping?: Promise<void>;
   /** Which aggregates the kernel computes, and which events receivers send as records. */
@@ -53,6 +80,7 @@ export class Service {
     this.telemetry = opts.telemetry ?? new Telemetry();
     this.scheduler = opts.scheduler ?? asyncScheduler;
     this.plan = planPushdown(config);
+    this.memory = new MemoryGuard(config.memoryLimit, this.logger.child({ component: MEMORY_LIMITER_ID }), this.telemetry);
     this.build();
   }
 
@@ -106,6 +134,7 @@ export class Service {
         throw annotate(err, `exporter ${key.split('|')[0]}`);
       }
     }
+    this.memory.start();
     for (const p of this.config.pipelines) this.wire(p);
     const started: Receiver[] = [];
     for (const [id, receiver] of this.receivers) {
@@ -123,7 +152,7 @@ export class Service {
     if (this.config.user) {
       try {
         const ids = dropPrivileges(this.config.user);
-        this.logger.info({ user: ids.name, uid: ids.uid }, 'dropped root: running as an unprivileged user with CAP_BPF and CAP_PERFMON kept for the kernel counters');
+        this.logger.info({ user: ids.name, uid: ids.uid }, 'dropped root: running as an unprivileged user with CAP_BPF and CAP_PERFMON kept for the kernel counters (bounding set cleared of the rest, no_new_privs set)');
       } catch (err) {
         await this.shutdown();
         throw err;
@@ -150,6 +179,7 @@ export class Service {
         filter((b): b is Batch => b !== null),
       );
     }
+    stream = stream.pipe(shedUnderPressure(this.memory, componentTelemetry(this.telemetry, { id: MEMORY_LIMITER_ID, kind: 'processor', pipeline: p.id })));
     for (const pid of p.processors) {
       const proc = this.config.processors.get(pid)!;
       stream = stream.pipe(proc.factory.create(proc.config, { ...ctx(pid), aggregate: this.aggregates.get(`${p.id}|${pid}`) }));
@@ -193,21 +223,55 @@ export class Service {
     return this.stopping;
   }
 
+  /**
+   * Within service::shutdown_timeout: receivers stop first (BPF programs detach), the
+   * pipelines drain, exporters send what they can. At the deadline, what is unsent is
+   * dropped and counted by whoever holds it.
+   */
   private async doShutdown(): Promise<void> {
-    this.logger.info('shutting down');
-    await Promise.all(
+    const timeoutMs = this.opts.shutdownTimeoutMs ?? this.config.shutdownTimeoutMs;
+    const deadline = Date.now() + timeoutMs;
+    const left = () => deadline - Date.now();
+    this.logger.info({ timeoutMs }, 'shutting down');
+    const receivers = Promise.all(
       [...this.receivers].map(([id, r]) =>
         r.shutdown().catch((err) => this.logger.error({ err, receiver: id }, 'receiver shutdown failed')),
       ),
     );
-    const drained = Promise.all(this.pipelines.map((p) => p.done));
-    const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), this.opts.drainTimeoutMs ?? 10_000).unref());
-    if ((await Promise.race([drained, timeout])) === 'timeout') {
-      this.logger.warn('pipelines did not drain in time');
+    if ((await within(receivers, left())) === 'timeout') this.logger.warn('receivers did not stop within shutdown_timeout');
+    if ((await within(Promise.all(this.pipelines.map((p) => p.done)), left())) === 'timeout') {
+      this.logger.warn('pipelines did not drain within shutdown_timeout');
       this.abortPipelines();
     }
-    await this.stopExporters();
-    this.logger.info('stopped');
+    await this.stopExporters(deadline);
+    this.memory.stop();
+    this.logger.info({ exporters: this.exporterTotals(), dropped: this.droppedTotals() }, 'stopped');
+  }
+
+  /** Items each exporter took in and sent, by "id (signal)". */
+  exporterTotals(): Record<string, { in: number; out: number }> {
+    const out: Record<string, { in: number; out: number }> = {};
+    for (const p of this.telemetry.collect()) {
+      const a = p.attributes;
+      if (a['tcpotel.component.kind'] !== 'exporter' || (p.name !== SELF_METRICS.itemsIn && p.name !== SELF_METRICS.itemsOut)) continue;
+      const e = (out[`${a['tcpotel.component.id']} (${a['tcpotel.signal']})`] ??= { in: 0, out: 0 });
+      if (p.name === SELF_METRICS.itemsIn) e.in += p.value;
+      else e.out += p.value;
+    }
+    return out;
+  }
+
+  /** Items dropped since start, by "component id (signal or pipeline): reason": the last word on what was lost. */
+  droppedTotals(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const p of this.telemetry.collect()) {
+      if (p.name !== SELF_METRICS.itemsDropped || !p.value) continue;
+      const a = p.attributes;
+      const where = a['tcpotel.signal'] ?? a['tcpotel.pipeline.id'];
+      const key = `${a['tcpotel.component.id']}${where ? ` (${where})` : ''}: ${a['tcpotel.drop.reason']}`;
+      out[key] = (out[key] ?? 0) + p.value;
+    }
+    return out;
   }
 
   /** Stops the pipelines where they are: nothing more reaches the exporters. */
@@ -218,12 +282,19 @@ export class Service {
     }
   }
 
-  private async stopExporters(): Promise<void> {
+  /** Each exporter gets until `deadline`; one that ignores it is waited for a second more, no longer. */
+  private async stopExporters(deadline = Date.now() + (this.opts.shutdownTimeoutMs ?? this.config.shutdownTimeoutMs)): Promise<void> {
     await Promise.all(
-      [...this.exporters].map(([key, e]) =>
-        e.shutdown().catch((err) => this.logger.error({ err, exporter: key.split('|')[0] }, 'exporter shutdown failed')),
-      ),
+      [...this.exporters].map(async ([key, e]) => {
+        const id = key.split('|')[0];
+        const r = await within(
+          e.shutdown(deadline).catch((err) => this.logger.error({ err, exporter: id }, 'exporter shutdown failed')),
+          deadline - Date.now() + EXPORTER_GRACE_MS,
+        );
+        if (r === 'timeout') this.logger.warn({ exporter: id }, 'exporter did not stop within shutdown_timeout: leaving it');
+      }),
     );
+    this.memory.stop();
   }
 }
 

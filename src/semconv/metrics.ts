@@ -64,6 +64,7 @@ export const SELF_METRICS_DEFS = {
     ['tcpotel.component.id', 'tcpotel.drop.reason'],
   ),
   exporterQueueSize: def('tcpotel.exporter.queue.size', 'gauge', '{batch}', 'Batches waiting in an exporter’s sending queue.', ['tcpotel.component.id']),
+  memoryShedding: def('tcpotel.process.memory.shedding', 'gauge', '1', '1 while new data is shed (counted as dropped, reason memory_limit) because memory is over service::memory_limit, else 0.'),
   exporterQueueCapacity: def('tcpotel.exporter.queue.capacity', 'gauge', '{item}', 'Capacity of an exporter’s sending queue, in items.', ['tcpotel.component.id']),
 } as const;
 

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/core/paths.js';
 import { NetnsPair, loadedProgramIds, programsOf, runClient, sleep, startPeer, startServer, waitUntil } from '../support/peer.js';
+import { unprivilegedCli } from '../support/unprivileged.js';
 
 const cli = join(packageRoot(), 'bin', 'tcpotel.js');
 
@@ -20,8 +21,8 @@ interface Running {
   exit: Promise<number | null>;
 }
 
-async function runTcpotel(config: string, extra: string[] = []): Promise<Running> {
-  const child = spawn(process.execPath, [cli, 'run', '--config', config, '--log-level', 'info', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+async function runTcpotel(config: string, extra: string[] = [], bin = cli): Promise<Running> {
+  const child = spawn(process.execPath, [bin, 'run', '--config', config, '--log-level', 'info', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d) => (err += d));
   child.stdout!.resume();
@@ -53,21 +54,26 @@ function attrs(kvs: Array<{ key: string; value: Record<string, unknown> }>): Rec
   return out;
 }
 
-/** Data points of one metric in the last export of a cumulative metrics file. */
+/**
+ * Data points of one metric as of the last export of a cumulative metrics file: an export
+ * may span several lines (max_items_per_line), so each series' latest point counts.
+ */
 function lastPoints(lines: any[], name: string): Array<{ attributes: Record<string, unknown>; value: number }> {
-  const last = lines.at(-1);
-  const out: Array<{ attributes: Record<string, unknown>; value: number }> = [];
-  for (const rm of last?.resourceMetrics ?? []) {
-    for (const sm of rm.scopeMetrics) {
-      for (const m of sm.metrics) {
-        if (m.name !== name) continue;
-        for (const dp of (m.sum ?? m.gauge ?? m.histogram).dataPoints) {
-          out.push({ attributes: attrs(dp.attributes), value: dp.count !== undefined ? Number(dp.count) : Number(dp.asInt ?? dp.asDouble) });
+  const latest = new Map<string, { attributes: Record<string, unknown>; value: number }>();
+  for (const line of lines) {
+    for (const rm of line.resourceMetrics ?? []) {
+      for (const sm of rm.scopeMetrics) {
+        for (const m of sm.metrics) {
+          if (m.name !== name) continue;
+          for (const dp of (m.sum ?? m.gauge ?? m.histogram).dataPoints) {
+            const attributes = attrs(dp.attributes);
+            latest.set(JSON.stringify(attributes), { attributes, value: dp.count !== undefined ? Number(dp.count) : Number(dp.asInt ?? dp.asDouble) });
+          }
         }
       }
     }
   }
-  return out;
+  return [...latest.values()];
 }
 
 function logRecords(lines: any[]): Array<{ eventName: string; attributes: Record<string, unknown> }> {
@@ -194,16 +200,21 @@ service:
   assert.ok(Date.now() - started < 3000, 'the second signal exits at once');
 });
 
-test('service::user drops root after attaching: events, counters and live samples keep flowing; SIGTERM still detaches', { timeout: 60_000 }, async () => {
+test('service::user drops root after attaching: events, counters and live samples keep flowing; SIGTERM still detaches', { timeout: 60_000 }, async (t0) => {
+  // Once it is nobody, what tcpotel still reads of itself must be readable by nobody.
+  const nobody = unprivilegedCli();
+  if (!nobody.cli) return t0.skip(`cannot run tcpotel as nobody: ${nobody.why}`);
   const dir = mkdtempSync(join(tmpdir(), 'tcpotel-cli-'));
   chmodSync(dir, 0o777);
+  // The config stays in a directory only root can write: tcpotel refuses one others could change.
+  const configDir = mkdtempSync(join(tmpdir(), 'tcpotel-cli-'));
   const sink = await startPeer(['sink', '--addr', '127.0.0.1', '--port', '0']);
   const port = Number(/ready (\d+)/.exec(sink.firstLine)![1]);
   // Another network namespace with a process in it: as nobody, the samples cannot enter it.
   const ns = new NetnsPair('cu').setup();
   const other = await startPeer(['sink', '--addr', ns.addrA, '--port', '0'], { netns: ns.a });
   const config = configFile(
-    dir,
+    configDir,
     `
 receivers:
   ebpf: {snapshot: true, sample_interval: 300ms, sample_budget: 1}
@@ -220,13 +231,19 @@ service:
     metrics: {receivers: [ebpf], processors: [filter, aggregate], exporters: [file/metrics]}
 `,
   );
-  const t = await runTcpotel(config);
+  const t = await runTcpotel(config, [], nobody.cli);
   const ours = programsOf(t.child.pid!);
   assert.ok(ours.length >= 6, 'programs attached');
   try {
     const status = readFileSync(`/proc/${t.child.pid}/status`, 'utf8');
     assert.match(status, /^Uid:\s+65534\s+65534\s+65534\s+65534$/m, 'running as nobody');
+    assert.match(status, /^Groups:\s*$/m, 'no supplementary groups');
     assert.match(status, /^CapEff:\s+000000c000000000$/m, 'only CAP_BPF and CAP_PERFMON kept');
+    assert.match(status, /^CapPrm:\s+000000c000000000$/m);
+    assert.match(status, /^CapInh:\s+0000000000000000$/m);
+    assert.match(status, /^CapBnd:\s+000000c000000000$/m, 'the bounding set cleared but for CAP_BPF and CAP_PERFMON');
+    assert.match(status, /^CapAmb:\s+0000000000000000$/m);
+    assert.match(status, /^NoNewPrivs:\s+1$/m, 'no execve can raise privileges again');
     const hold = await startPeer(['hold', '--addr', '127.0.0.1', '--port', String(port), '--send-every', '50', '--chunk', '500']);
     await sleep(1200);
     hold.kill('SIGTERM');

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/core/paths.js';
+import { asUser, unprivilegedCli } from '../support/unprivileged.js';
 
 const cli = join(packageRoot(), 'bin', 'tcpotel.js');
 
@@ -33,8 +34,10 @@ test('doctor, human-readable: says which receivers and features work and why not
   assert.match(r.stdout, /^\s+yes\s+ebpf\s+state changes via tp_btf/m);
 });
 
-test('doctor as an unprivileged user: the eBPF receiver would not work, sockdiag would, and it says why', () => {
-  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, cli, 'doctor', '--json'], { encoding: 'utf8' });
+test('doctor as an unprivileged user: the eBPF receiver would not work, sockdiag would, and it says why', (t) => {
+  const nobody = unprivilegedCli();
+  if (!nobody.cli) return t.skip(`cannot run tcpotel as nobody: ${nobody.why}`);
+  const r = spawnSync('setpriv', [...asUser(), process.execPath, nobody.cli, 'doctor', '--json'], { encoding: 'utf8', cwd: '/' });
   assert.equal(r.status, 0, r.stderr);
   const d = JSON.parse(r.stdout);
   const ebpf = d.receivers.find((v: { name: string }) => v.name === 'ebpf');

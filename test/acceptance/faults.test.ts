@@ -13,6 +13,7 @@ import { OtlpReceiver } from '../support/otlp-receiver.js';
 import { loadedProgramIds, programsOf, runClient, sleep, startPeer, startServer, waitUntil } from '../support/peer.js';
 import { startService } from '../support/service.js';
 import { startEbpf } from '../support/ebpf.js';
+import { asUser, unprivilegedCli } from '../support/unprivileged.js';
 
 const cli = join(packageRoot(), 'bin', 'tcpotel.js');
 
@@ -167,22 +168,26 @@ test('an invalid environment substitution at run: exit 2 with the path and line'
   assert.ok(r2.stderr.includes('invalid substitution "${TCPOTEL_X}"'), r2.stderr);
 });
 
-test('without privileges and fallback: none: a clear error that says what to do, exit 1, no stack trace', () => {
+test('without privileges and fallback: none: a clear error that says what to do, exit 1, no stack trace', (t) => {
+  const nobody = unprivilegedCli();
+  if (!nobody.cli) return t.skip(`cannot run tcpotel as nobody: ${nobody.why}`);
   const config = tmpConfig(`receivers:\n  ebpf: {fallback: none}\nexporters:\n  debug:\nservice:\n  pipelines:\n    logs: {receivers: [ebpf], exporters: [debug]}\n`);
-  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, cli, 'run', '--config', config], { encoding: 'utf8' });
+  const r = spawnSync('setpriv', [...asUser(), process.execPath, nobody.cli, 'run', '--config', config], { encoding: 'utf8', cwd: '/' });
   assert.equal(r.status, 1, r.stderr);
   assert.match(r.stderr, /the eBPF receiver needs privileges to load BPF programs/);
   assert.match(r.stderr, /what to do: run tcpotel as root, or give it CAP_BPF and CAP_PERFMON/);
   assert.doesNotMatch(r.stderr, /\n\s+at /);
 });
 
-test('without privileges: the eBPF receiver falls back to sockdiag, with a warning, and connections are still reported', { timeout: 60_000 }, async () => {
+test('without privileges: the eBPF receiver falls back to sockdiag, with a warning, and connections are still reported', { timeout: 60_000 }, async (t) => {
+  const nobody = unprivilegedCli();
+  if (!nobody.cli) return t.skip(`cannot run tcpotel as nobody: ${nobody.why}`);
   const dir = mkdtempSync(join(tmpdir(), 'tcpotel-fault-'));
   chmodSync(dir, 0o777);
   const s = await startServer(['--addr', '127.0.0.1', '--port', '0', '--expect', '100', '--count', '1']);
   const out = join(dir, 'logs.jsonl');
   const config = tmpConfig(`receivers:\n  ebpf: {sample_interval: 200ms, sample_budget: 1}\nprocessors:\n  filter: {include: {ports: [${s.port}]}}\nexporters:\n  file: {path: ${out}}\nservice:\n  pipelines:\n    logs: {receivers: [ebpf], processors: [filter], exporters: [file]}\n`);
-  const child = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, cli, 'run', '--config', config, '--log-level', 'info'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn('setpriv', [...asUser(), process.execPath, nobody.cli, 'run', '--config', config, '--log-level', 'info'], { stdio: ['ignore', 'ignore', 'pipe'], cwd: '/' });
   let err = '';
   child.stderr!.on('data', (d) => (err += d));
   const exit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));

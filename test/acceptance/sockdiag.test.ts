@@ -23,7 +23,7 @@ import type { ReceiverFactory } from '../../src/core/component.js';
 import { defaultSockdiagConfig, sockdiagConfigSchema } from '../../src/receivers/sockdiag/config.js';
 import { decodeDump, encodeSockets, loadSockdiag, TCP } from '../../src/receivers/sockdiag/record.js';
 import { FLAG } from '../../src/receivers/ebpf/record.js';
-import { packageRoot } from '../../src/core/paths.js';
+import { unprivilegedRoot } from '../support/unprivileged.js';
 import type { EventBatch, TcpEvent } from '../../src/core/events.js';
 
 const POLL_MS = 100;
@@ -250,15 +250,19 @@ test('half-closed connections: the SYN and FIN corrections give the application 
   const sd = await startSockdiag();
   const native = loadSockdiag();
   const server = createServer({ allowHalfOpen: true });
+  // Both ends are destroyed in finally: a half-open pair left behind keeps the test process alive.
+  const ends: Socket[] = [];
   try {
     const accepted = new Promise<Socket>((r) => server.once('connection', (s: Socket) => (s.resume(), r(s))));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as AddressInfo).port;
     const client = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    ends.push(client);
     client.resume();
     await new Promise<void>((r) => client.once('connect', () => r()));
     const clientPort = client.localPort!;
     const srv = await accepted;
+    ends.push(srv);
     const write = (s: Socket, n: number) => new Promise<void>((r) => s.write(Buffer.alloc(n), () => r()));
     const raw = async (local: number, remote: number) =>
       decodeDump(await native.sockdiagDumpAsync([4])).find((x) => x.localPort === local && x.remotePort === remote)!;
@@ -309,6 +313,7 @@ test('half-closed connections: the SYN and FIN corrections give the application 
     assert.deepEqual(closes(ebpf.events).map(({ id, ...rest }) => rest).sort((a, b) => a.dir.localeCompare(b.dir)), [...expected].sort((a, b) => a.dir.localeCompare(b.dir)));
     assert.deepEqual(closes(sd.events), closes(ebpf.events));
   } finally {
+    for (const e of ends) e.destroy();
     server.close();
     await sd.stop();
     await ebpf.stop();
@@ -442,11 +447,13 @@ test('sockdiagLookup finds a live socket by tuple and cookie, and nothing for a 
   }
 });
 
-test('works unprivileged: as nobody it sees its own connections with owners, and others without', { timeout: 30_000 }, async () => {
+test('works unprivileged: as nobody it sees its own connections with owners, and others without', { timeout: 30_000 }, async (t) => {
+  const nobody = unprivilegedRoot();
+  if (!nobody.root) return t.skip(`cannot run as nobody: ${nobody.why}`);
   const sink = await startPeer(['sink', '--addr', '127.0.0.1', '--port', '0']);
   const sinkPort = Number(/^ready (\d+)/.exec(sink.firstLine)![1]);
   try {
-    const script = join(packageRoot(), 'dist', 'test', 'receivers', 'sockdiag', 'unprivileged.js');
+    const script = join(nobody.root, 'dist', 'test', 'receivers', 'sockdiag', 'unprivileged.js');
     const child = spawn('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, script, String(sinkPort), '1500'], {
       cwd: '/',
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -72,9 +72,9 @@ static void usage(FILE *f)
 		"                 [--duration-ms D]\n"
 		"  %s sink   --addr A --port P [--name NAME]\n"
 		"  %s load   --addr A --port P --duration-ms D [--rate R] [--workers W] [--name NAME]\n"
-		"                 [--rst] [--http]\n"
+		"                 [--rst] [--http] [--serve]\n"
 		"A is a numeric IPv4 or IPv6 address; P may be 0 (ephemeral) for server, sink\n"
-		"and load (load then runs its own in-process server).\n",
+		"and load (load then runs its own in-process server; --serve: on port P).\n",
 		prog, prog, prog, prog, prog);
 }
 
@@ -296,7 +296,7 @@ static void sleep_until_ns(uint64_t t)
 enum {
 	O_ADDR = 256, O_PORT, O_EXPECT, O_REPLY, O_SEND, O_NAME, O_RST, O_COUNT,
 	O_THREADS, O_CONC, O_BINDPORT, O_TIMEOUT, O_EVERY, O_CHUNK, O_DURATION,
-	O_RATE, O_WORKERS, O_HELP, O_HTTP,
+	O_RATE, O_WORKERS, O_HELP, O_HTTP, O_SERVE,
 };
 
 /* Everything any sub-command accepts; each one only honours its own table. */
@@ -306,7 +306,7 @@ struct opts {
 	unsigned long long expect, reply, send, count, threads, conc, timeout_ms;
 	unsigned long long every_ms, chunk, duration_ms, rate, workers;
 	long bind_port; /* -1 = not given */
-	bool rst, http, have_count, have_duration;
+	bool rst, http, have_count, have_duration, serve;
 };
 
 static void parse_opts(int argc, char **argv, const struct option *table, struct opts *o)
@@ -333,6 +333,7 @@ static void parse_opts(int argc, char **argv, const struct option *table, struct
 			break;
 		case O_RST: o->rst = true; break;
 		case O_HTTP: o->http = true; break;
+		case O_SERVE: o->serve = true; break;
 		case O_COUNT: o->count = parse_num(n, a, 1, ULLONG_MAX / 2); o->have_count = true; break;
 		case O_THREADS: o->threads = parse_num(n, a, 1, 1024); break;
 		case O_CONC: o->conc = parse_num(n, a, 1, 1024); break;
@@ -1010,7 +1011,7 @@ static int cmd_load(int argc, char **argv)
 	static const struct option table[] = {
 		OPT("addr", O_ADDR), OPT("port", O_PORT), OPT("duration-ms", O_DURATION),
 		OPT("rate", O_RATE), OPT("workers", O_WORKERS), OPT("name", O_NAME),
-		FLAG("rst", O_RST), FLAG("http", O_HTTP), FLAG("help", O_HELP), { 0 }
+		FLAG("rst", O_RST), FLAG("http", O_HTTP), FLAG("serve", O_SERVE), FLAG("help", O_HELP), { 0 }
 	};
 	struct opts o = { .port = -1, .bind_port = -1, .workers = 1, .name = "tp-load" };
 	parse_opts(argc, argv, table, &o);
@@ -1024,12 +1025,12 @@ static int cmd_load(int argc, char **argv)
 	ld.rate = o.rate;
 	ld.rst = o.rst;
 	ld.http = o.http;
-	if (o.http && o.port != 0)
-		usage_error("--http needs the in-process server (--port 0)");
+	if (o.http && o.port != 0 && !o.serve)
+		usage_error("--http needs the in-process server (--port 0 or --serve)");
 	signal(SIGPIPE, SIG_IGN);
 
-	if (o.port == 0) {
-		/* Own in-process server on A:0; clients then connect to it. */
+	if (o.port == 0 || o.serve) {
+		/* Own in-process server on A:P (P = 0: any free port); clients connect to it. */
 		ld.own_server = true;
 		ld.lfd = listen_on(&ld.ss, ld.len, 4096);
 		struct sockaddr_storage bound;

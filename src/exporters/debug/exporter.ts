@@ -35,21 +35,33 @@ function formatPoint(p: MetricPoint, detailed: boolean): string {
   return `${p.name}${shown} ${p.type === 'sum' ? '+' : '='}${p.value}`;
 }
 
+/** Output not yet taken by a slow reader (a pipe nobody reads), at most: beyond it, batches are dropped, counted. */
+export const DEBUG_MAX_PENDING_BYTES = 16 * 1024 * 1024;
+
 export class DebugExporter implements Exporter {
   private readonly write: (s: string) => void;
+  private readonly pending: () => number;
   constructor(
     private readonly config: DebugConfig,
     private readonly ctx: ExporterContext,
     write?: (s: string) => void,
+    pending?: () => number,
   ) {
     const stream = config.output === 'stderr' ? process.stderr : process.stdout;
     this.write = write ?? ((s) => stream.write(s));
+    this.pending = pending ?? (() => (write ? 0 : stream.writableLength));
   }
 
   async start(): Promise<void> {}
 
   consume(batch: Batch): void {
     const v = this.config.verbosity;
+    if (this.pending() > DEBUG_MAX_PENDING_BYTES) {
+      const n = batch.type === 'metrics' ? batch.points.length : batch.events.length;
+      this.ctx.telemetry.incoming(n);
+      this.ctx.telemetry.dropped(n, 'queue_full');
+      return;
+    }
     const lines: string[] = [];
     if (batch.type === 'metrics') {
       this.ctx.telemetry.incoming(batch.points.length);

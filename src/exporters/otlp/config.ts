@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { Signal } from '../../core/component.js';
-import { duration, parseDuration } from '../../config/units.js';
+import { duration, endpointPort, parseDuration } from '../../config/units.js';
 import { defaultQueue, defaultRetry, queueSchema, retrySchema } from '../shared/sender.js';
 
 const tlsSchema = z.strictObject({
@@ -18,6 +18,17 @@ const tlsSchema = z.strictObject({
   key_file: z.string(),
 });
 
+/** The longest request timeout: 10 minutes. */
+const MAX_TIMEOUT_MS = 600_000;
+
+/** A destination port: 1..65535 (the range check itself is the validator's, for every endpoint). */
+function checkDestinationPorts(c: Record<string, unknown>, keys: readonly string[], ctx: z.RefinementCtx): void {
+  for (const key of keys) {
+    const v = c[key];
+    if (typeof v === 'string' && endpointPort(v) === 0) ctx.addIssue({ code: 'custom', path: [key], message: `"${v}": port 0 is not a destination: ports go from 1 to 65535` });
+  }
+}
+
 const common = {
   /** Empty: from OTEL_EXPORTER_OTLP_[SIGNAL_]ENDPOINT, else the default for the transport. */
   endpoint: z.string(),
@@ -25,8 +36,8 @@ const common = {
   headers: z.record(z.string(), z.string()),
   /** Empty: from OTEL_EXPORTER_OTLP_COMPRESSION, else gzip. */
   compression: z.enum(['', 'gzip', 'none']),
-  /** Empty: from OTEL_EXPORTER_OTLP_TIMEOUT, else 10s. */
-  timeout: z.union([z.literal(''), duration()]),
+  /** Empty: from OTEL_EXPORTER_OTLP_TIMEOUT, else 10s. The deadline of a whole request, answer included. */
+  timeout: z.union([z.literal(''), duration({ min: 1, max: MAX_TIMEOUT_MS })]),
   /** Empty: from OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE, else cumulative. */
   temporality: z.enum(['', 'cumulative', 'delta']),
   /** Metric series kept for cumulative export; more fold into an overflow series (counted). */
@@ -38,6 +49,7 @@ const common = {
 };
 
 export const otlpConfigSchema = z.strictObject(common).superRefine((c, ctx) => {
+  checkDestinationPorts(c, ['endpoint'], ctx);
   if ((c.tls.cert_file === '') !== (c.tls.key_file === '')) {
     ctx.addIssue({ code: 'custom', path: ['tls'], message: 'tls: cert_file and key_file go together (client certificate)' });
   }
@@ -56,6 +68,7 @@ export const otlpHttpConfigSchema = z
         ctx.addIssue({ code: 'custom', path: [key], message: `${key} must be an http:// or https:// URL` });
       }
     }
+    checkDestinationPorts(c, ['endpoint', 'metrics_endpoint', 'logs_endpoint'], ctx);
     if ((c.tls.cert_file === '') !== (c.tls.key_file === '')) {
       ctx.addIssue({ code: 'custom', path: ['tls'], message: 'tls: cert_file and key_file go together (client certificate)' });
     }
@@ -162,8 +175,9 @@ export function resolveOtlp(
   if (config.timeout !== '') timeoutMs = config.timeout as number;
   else {
     const t = envFor(env, signal, 'TIMEOUT');
-    if (t && /^\d+$/.test(t)) timeoutMs = Number(t);
-    else if (t) timeoutMs = parseDuration(t) ?? timeoutMs;
+    const fromEnv = t && /^\d+$/.test(t) ? Number(t) : t ? parseDuration(t) : undefined;
+    // Out of range (0, or longer than a timer can wait): the default.
+    if (fromEnv !== undefined && fromEnv >= 1 && fromEnv <= MAX_TIMEOUT_MS) timeoutMs = fromEnv;
   }
   const pref = (config.temporality || env.OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE || 'cumulative').toLowerCase();
   const temporality = pref === 'delta' || pref === 'lowmemory' ? 'delta' : 'cumulative';

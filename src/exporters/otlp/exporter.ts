@@ -1,64 +1,29 @@
 /**
- * The otlp (gRPC) and otlphttp (HTTP/protobuf) exporters, for metrics and logs. The
- * OpenTelemetry JS exporters do the encoding and the transport; this adds what users of
- * the Collector expect around them: a bounded queue, retries with back-off on retryable
- * failures, and counts of everything sent and dropped.
+ * The otlp (gRPC) and otlphttp (HTTP/protobuf) exporters, for metrics and logs. Requests
+ * are encoded with the OpenTelemetry JS protobuf serializers when they are queued (so that
+ * the queue is bounded in bytes as well as items) and sent by our own transports, which
+ * give every request a deadline for the whole exchange. Around them, what users of the
+ * Collector expect: a bounded queue, retries with back-off on retryable failures (or the
+ * server's Retry-After), and counts of everything sent and dropped.
  */
-import { credentials as grpcCredentials, Metadata } from '@grpc/grpc-js';
-import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
-import { CompressionAlgorithm } from '@opentelemetry/otlp-exporter-base';
-import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import { ProtobufLogsSerializer, ProtobufMetricsSerializer } from '@opentelemetry/otlp-transformer';
 import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import type { Batch, Exporter, ExporterContext, Signal } from '../../core/component.js';
+import type { Batch, Exporter, ExporterContext } from '../../core/component.js';
 import { nowHrTime } from '../../core/metrics.js';
 import { MetricsAccumulator } from '../shared/accumulator.js';
 import { batchToLogRecords } from '../shared/logs.js';
 import { QueuedRetrySender, type QueueSettings, type RetrySettings } from '../shared/sender.js';
 import { SELF_METRICS_DEFS } from '../../semconv/metrics.js';
 import { redactHeaders, type ResolvedOtlp } from './config.js';
-
-/** What an OpenTelemetry JS exporter looks like from here. */
-interface OtelExporter<T> {
-  export(items: T, done: (r: ExportResult) => void): void;
-  shutdown(): Promise<void>;
-}
+import { createGrpcTransport, createHttpTransport, type OtlpTransport } from './transport.js';
 
 /** Log records per request at most. */
 const MAX_RECORDS_PER_REQUEST = 4096;
 
-function toPromise<T>(exporter: OtelExporter<T>, items: T): Promise<void> {
-  return new Promise((resolve, reject) => {
-    exporter.export(items, (r) => {
-      if (r.code === ExportResultCode.SUCCESS) resolve();
-      else reject(r.error ?? new Error('export failed'));
-    });
-  });
-}
-
-async function createOtelExporter(r: ResolvedOtlp, signal: Signal): Promise<OtelExporter<unknown>> {
-  const compression = r.compression === 'gzip' ? CompressionAlgorithm.GZIP : CompressionAlgorithm.NONE;
-  if (r.transport === 'grpc') {
-    const metadata = new Metadata();
-    for (const [k, v] of Object.entries(r.headers)) metadata.set(k, v);
-    const credentials = r.secure
-      ? grpcCredentials.createSsl(r.ca ?? null, r.key ?? null, r.cert ?? null, r.skipVerify ? { checkServerIdentity: () => undefined } : undefined)
-      : grpcCredentials.createInsecure();
-    const options = { url: r.url, credentials, metadata, compression, timeoutMillis: r.timeoutMs };
-    if (signal === 'metrics') {
-      const { OTLPMetricExporter } = await import('@opentelemetry/exporter-metrics-otlp-grpc');
-      return new OTLPMetricExporter(options) as OtelExporter<unknown>;
-    }
-    const { OTLPLogExporter } = await import('@opentelemetry/exporter-logs-otlp-grpc');
-    return new OTLPLogExporter(options) as OtelExporter<unknown>;
-  }
-  const httpAgentOptions = r.secure ? { ca: r.ca, cert: r.cert, key: r.key, rejectUnauthorized: !r.skipVerify } : {};
-  const options = { url: r.url, headers: r.headers, compression, timeoutMillis: r.timeoutMs, httpAgentOptions };
-  if (signal === 'metrics') {
-    const { OTLPMetricExporter } = await import('@opentelemetry/exporter-metrics-otlp-proto');
-    return new OTLPMetricExporter(options) as OtelExporter<unknown>;
-  }
-  const { OTLPLogExporter } = await import('@opentelemetry/exporter-logs-otlp-proto');
-  return new OTLPLogExporter(options) as OtelExporter<unknown>;
+/** One encoded request and the items it carries. */
+interface Payload {
+  body: Uint8Array;
+  items: number;
 }
 
 function pointCount(rm: ResourceMetrics): number {
@@ -78,9 +43,9 @@ export interface OtlpExporterSettings {
 }
 
 export class OtlpExporter implements Exporter {
-  private otel?: OtelExporter<unknown>;
+  private transport?: OtlpTransport;
   private readonly metrics?: MetricsAccumulator;
-  private readonly sender: QueuedRetrySender<ResourceMetrics | ReadableLogRecord[]>;
+  private readonly sender: QueuedRetrySender<Payload>;
 
   constructor(
     private readonly settings: OtlpExporterSettings,
@@ -95,13 +60,14 @@ export class OtlpExporter implements Exporter {
         nowHrTime(),
       );
     }
-    this.sender = new QueuedRetrySender<ResourceMetrics | ReadableLogRecord[]>({
+    this.sender = new QueuedRetrySender<Payload>({
       id: ctx.id,
       queue: settings.queue,
       retry: settings.retry,
       latestWins: cumulative,
-      count: (item) => (Array.isArray(item) ? item.length : pointCount(item)),
-      send: (item) => toPromise(this.otel!, item),
+      count: (p) => p.items,
+      bytes: (p) => p.body.length,
+      send: (p, signal) => this.transport!.send(p.body, signal),
       telemetry: ctx.telemetry,
       logger: ctx.logger,
     });
@@ -109,7 +75,7 @@ export class OtlpExporter implements Exporter {
 
   async start(): Promise<void> {
     const r = this.settings.resolved;
-    this.otel = await createOtelExporter(r, this.ctx.signal);
+    this.transport = r.transport === 'grpc' ? createGrpcTransport(r, this.ctx.signal) : createHttpTransport(r);
     this.ctx.logger.info(
       { exporter: this.ctx.id, signal: this.ctx.signal, url: r.url, tls: r.secure, headers: redactHeaders(r.headers), compression: r.compression, temporality: this.ctx.signal === 'metrics' ? r.temporality : undefined },
       'otlp exporter ready',
@@ -122,14 +88,35 @@ export class OtlpExporter implements Exporter {
       this.metrics.add(batch);
       if (this.settings.includeSelfMetrics) this.metrics.setSelf(this.ctx.telemetry.telemetry.collect(), batch.endTime);
       if (this.settings.resolved.temporality === 'delta' && !this.metrics.hasUpdates) return;
-      this.sender.offer(this.metrics.collect(nowHrTime()));
+      const rm = this.metrics.collect(nowHrTime());
+      const items = pointCount(rm);
+      if (!this.sender.fits(items)) return this.sender.refuse(items);
+      this.offer(items, () => ProtobufMetricsSerializer.serializeRequest(rm));
       return;
     }
     if (this.ctx.signal !== 'logs' || batch.events.length === 0) return;
-    const records = batchToLogRecords(batch);
     // Requests never exceed the queue, so that a big batch is not refused as a whole.
     const size = Math.min(MAX_RECORDS_PER_REQUEST, this.settings.queue.queue_size);
-    for (let i = 0; i < records.length; i += size) this.sender.offer(records.slice(i, i + size));
+    const events = batch.events;
+    for (let i = 0; i < events.length; i += size) {
+      const slice = events.length <= size ? events : events.slice(i, i + size);
+      // Encoded only when the queue will take it.
+      if (!this.sender.fits(slice.length)) {
+        this.sender.refuse(slice.length);
+        continue;
+      }
+      this.offer(slice.length, () => ProtobufLogsSerializer.serializeRequest(batchToLogRecords({ ...batch, events: slice })));
+    }
+  }
+
+  private offer(items: number, encode: () => Uint8Array | undefined): void {
+    const body = encode();
+    if (!body) {
+      this.ctx.telemetry.incoming(items);
+      this.ctx.telemetry.dropped(items, 'export_failed');
+      return;
+    }
+    this.sender.offer({ body, items });
   }
 
   /** Queued items (for tests and self-telemetry). */
@@ -137,8 +124,9 @@ export class OtlpExporter implements Exporter {
     return this.sender.pending;
   }
 
-  async shutdown(): Promise<void> {
-    await this.sender.shutdown(Math.max(this.settings.resolved.timeoutMs, 1000));
-    await this.otel?.shutdown().catch(() => undefined);
+  /** Sends what it can by `deadline`; then what is unsent is dropped and counted. */
+  async shutdown(deadline = Date.now() + Math.max(this.settings.resolved.timeoutMs, 1000)): Promise<void> {
+    await this.sender.shutdown(deadline);
+    this.transport?.close();
   }
 }

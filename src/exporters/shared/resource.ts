@@ -28,8 +28,15 @@ export function buildResource(attrs: Attributes): Resource {
   });
 }
 
+let scope: { name: string; version: string } | undefined;
+
+/**
+ * One object for every record: the OTLP serializers group records by scope identity, and a
+ * new object per record would repeat the scope for each one.
+ */
 export function instrumentationScope() {
-  return { name: 'tcpotel', version: tcpotelVersion() };
+  scope ??= Object.freeze({ name: 'tcpotel', version: tcpotelVersion() }) as { name: string; version: string };
+  return scope;
 }
 
 /** tcpotel's own metrics travel in their own scope. */

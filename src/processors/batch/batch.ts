@@ -20,7 +20,9 @@ function sameResource(a: Resource, b: Resource): boolean {
  * `send_batch_size` events are buffered or `timeout` after the first buffered event,
  * split to at most `send_batch_max_size`. Metric batches pass at once, after what is
  * buffered. A batch with state counts sends the buffer with it. On complete (and before
- * an error is passed on) what is buffered is sent.
+ * an error is passed on) what is buffered is sent; unsubscribed before that, what is
+ * buffered is counted as dropped. The buffer never holds more than send_batch_size events
+ * plus one incoming batch: reaching the size sends it.
  */
 export function batch(config: BatchConfig, ctx: ComponentContext): OperatorFunction<Batch, Batch> {
   const size = config.send_batch_size;
@@ -136,6 +138,9 @@ export function batch(config: BatchConfig, ctx: ComponentContext): OperatorFunct
       return () => {
         cancelTimer();
         sub.unsubscribe();
+        // Unsubscribed with events still buffered (a shutdown past its deadline): counted.
+        if (buffer.length) t.dropped(buffer.length, 'shutdown');
+        buffer = [];
       };
     });
 }

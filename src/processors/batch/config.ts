@@ -1,15 +1,18 @@
 import { z } from 'zod';
 import { duration } from '../../config/units.js';
 
+/** Events a batch (and the buffer) holds at most. */
+export const MAX_BATCH = 1_000_000;
+
 /** The Collector's batch processor settings. */
 export const batchConfigSchema = z
   .strictObject({
-    /** Send once this many events are buffered (a trigger, not a cap). */
-    send_batch_size: z.number().int().nonnegative(),
+    /** Send once this many events are buffered: also what the buffer holds at most. */
+    send_batch_size: z.number().int().nonnegative().max(MAX_BATCH, { message: `send_batch_size must be at most ${MAX_BATCH}` }),
     /** Send what is buffered this long after the first event came in; 0: send at once. */
-    timeout: duration(),
+    timeout: duration({ max: 60_000 }),
     /** Split sends to at most this many events; 0: no limit. */
-    send_batch_max_size: z.number().int().nonnegative(),
+    send_batch_max_size: z.number().int().nonnegative().max(MAX_BATCH, { message: `send_batch_max_size must be at most ${MAX_BATCH}` }),
   })
   .superRefine((c, ctx) => {
     if (c.send_batch_max_size > 0 && c.send_batch_max_size < c.send_batch_size) {

@@ -3,17 +3,18 @@
  * recorded pace, faster, or as fast as possible. For tests, demos, and pipelines developed
  * on a machine without eBPF.
  */
-import { readFileSync } from 'node:fs';
 import { Subject, type Observable } from 'rxjs';
 import { z } from 'zod';
 import type { ComponentContext, Receiver, ReceiverFactory } from '../../core/component.js';
-import { EVENT_KINDS, eventBatch, type EventBatch, type StateCounts, type TcpEvent } from '../../core/events.js';
+import { eventBatch, type EventBatch } from '../../core/events.js';
+import { UserFacingError } from '../../core/errors.js';
 import { monotonicNowNs } from '../../core/clock.js';
+import { parseRecording, readRecording, type RecordedBatch } from './recording.js';
 
 export const replayConfigSchema = z.strictObject({
   path: z.string().min(1, { message: 'path is required: a recording made with `tcpotel record`' }),
-  /** 1: as recorded; 2: twice as fast; 0: as fast as possible. */
-  speed: z.number().nonnegative(),
+  /** 1: as recorded; 2: twice as fast; 0: as fast as possible (still yielding to the event loop). */
+  speed: z.number().nonnegative().max(1_000_000),
   /** Start again from the beginning at the end. */
   loop: z.boolean(),
   /** Shift event times so the recording looks like it is happening now. */
@@ -25,32 +26,10 @@ export function defaultReplayConfig() {
   return { path: '', speed: 1, loop: false, rebase_time: true };
 }
 
-export interface RecordedBatch {
-  /** Milliseconds since the recording started. */
-  at: number;
-  events: TcpEvent[];
-  stateCounts?: StateCounts;
-}
+export { parseRecording, type RecordedBatch } from './recording.js';
 
-/** Parses a recording; errors name the line. */
-export function parseRecording(text: string, file = 'recording'): RecordedBatch[] {
-  const out: RecordedBatch[] = [];
-  text.split('\n').forEach((line, i) => {
-    if (!line.trim()) return;
-    let b: RecordedBatch;
-    try {
-      b = JSON.parse(line) as RecordedBatch;
-    } catch (err) {
-      throw new Error(`${file}:${i + 1}: not JSON: ${(err as Error).message}`);
-    }
-    if (typeof b.at !== 'number' || !Array.isArray(b.events)) throw new Error(`${file}:${i + 1}: expected {"at": ms, "events": [...]}`);
-    for (const e of b.events) {
-      if (!EVENT_KINDS.includes(e.kind)) throw new Error(`${file}:${i + 1}: unknown event kind "${String(e.kind)}"`);
-    }
-    out.push(b);
-  });
-  return out;
-}
+/** Longest stretch of replaying without letting the event loop run. */
+const YIELD_EVERY_MS = 10;
 
 export class ReplayReceiver implements Receiver {
   private readonly subject = new Subject<EventBatch>();
@@ -65,12 +44,20 @@ export class ReplayReceiver implements Receiver {
   ) {}
 
   async start(): Promise<void> {
-    const batches = parseRecording(readFileSync(this.config.path, 'utf8'), this.config.path);
+    let batches: RecordedBatch[];
+    try {
+      batches = parseRecording(readRecording(this.config.path), this.config.path);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new UserFacingError(code ? `cannot read the recording ${this.config.path}: ${code}` : (err as Error).message, 'record one with `tcpotel record --out FILE`');
+    }
     this.finished = this.play(batches);
   }
 
   private async play(batches: RecordedBatch[]): Promise<void> {
+    if (!batches.length) return;
     const firstTime = batches.find((b) => b.events.length)?.events[0]?.timeNs ?? 0;
+    let turn = Date.now();
     do {
       const shift = this.config.rebase_time ? monotonicNowNs() - firstTime : 0;
       const t0 = Date.now();
@@ -78,7 +65,16 @@ export class ReplayReceiver implements Receiver {
         if (this.stopped) return;
         if (this.config.speed > 0) {
           const wait = t0 + b.at / this.config.speed - Date.now();
-          if (wait > 0) await new Promise<void>((r) => (this.timer = setTimeout(r, wait)));
+          if (wait > 0) {
+            await new Promise<void>((r) => (this.timer = setTimeout(r, wait)));
+            turn = Date.now();
+          }
+        }
+        // As fast as possible is still a few milliseconds at a time: signals, timers and
+        // exporters get their turn (a SIGTERM is handled, sockets are written).
+        if (Date.now() - turn >= YIELD_EVERY_MS) {
+          await new Promise<void>((r) => setImmediate(r));
+          turn = Date.now();
         }
         if (this.stopped) return;
         const events = shift ? b.events.map((e) => ({ ...e, timeNs: e.timeNs + shift })) : b.events;

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DebugExporter, debugConfigSchema } from '../../../src/exporters/debug/exporter.js';
+import { DEBUG_MAX_PENDING_BYTES, DebugExporter, debugConfigSchema, defaultDebugConfig } from '../../../src/exporters/debug/exporter.js';
+import { Telemetry } from '../../../src/core/telemetry.js';
 import { eventBatch } from '../../../src/core/events.js';
 import { seriesKey } from '../../../src/core/metrics.js';
 import { makeEvent } from '../../support/events.js';
@@ -35,4 +36,17 @@ test('detailed: every attribute', () => {
   const out = run('detailed', 'logs');
   assert.match(out, /tcp\.bytes\.sent=12/);
   assert.match(out, /network\.tcp\.handshake\.role="client"/);
+});
+
+test('a reader that does not keep up: beyond 16 MiB of pending output, batches are dropped and counted', () => {
+  const telemetry = new Telemetry();
+  const out: string[] = [];
+  let pending = 0;
+  const e = new DebugExporter(debugConfigSchema.parse(defaultDebugConfig()), { ...testContext('debug', 'exporter', { telemetry }), signal: 'logs', selfMetrics: false }, (s) => out.push(s), () => pending);
+  e.consume(eventBatch('ebpf', [makeEvent(), makeEvent()]));
+  pending = DEBUG_MAX_PENDING_BYTES + 1;
+  e.consume(eventBatch('ebpf', [makeEvent(), makeEvent(), makeEvent()]));
+  assert.equal(out.length, 1);
+  assert.equal(telemetry.total('tcpotel.component.items.dropped', { 'tcpotel.drop.reason': 'queue_full' }), 3);
+  assert.equal(telemetry.total('tcpotel.component.items.out'), 2);
 });

@@ -11,7 +11,9 @@ import { defaultPrometheusConfig, prometheusConfigSchema } from '../../../src/ex
 
 test('docs/reference.md lists every setting with its default', () => {
   const doc = readFileSync(join(packageRoot(), 'docs', 'reference.md'), 'utf8');
-  const section = doc.slice(doc.indexOf('\n## The prometheus exporter\n'));
+  const start = doc.indexOf('\n## The prometheus exporter\n');
+  const next = doc.indexOf('\n## ', start + 1);
+  const section = doc.slice(start, next < 0 ? undefined : next);
   const rows = section
     .split('\n')
     .filter((l) => l.startsWith('| `'))

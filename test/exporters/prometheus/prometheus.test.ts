@@ -54,7 +54,10 @@ function fetchText(port: number, path: string, opts: { method?: string; headers?
 }
 
 test('over HTTP the streamed body has the samples of scrape(), and other paths are 404', async () => {
-  const { ex } = exporterWith(5000);
+  // The client reads in this same process, between the render's turns: on a slow, busy
+  // machine that can take longer than the default write_timeout, which would cut it as a
+  // slow reader. The limits have tests of their own.
+  const { ex } = exporterWith(5000, { write_timeout: '10m', read_header_timeout: '10m', idle_timeout: '10m' });
   await ex.start();
   try {
     const r = await fetchText(ex.port, '/metrics');
@@ -89,7 +92,7 @@ test('a render spread over turns of the event loop shows one state: batches that
 });
 
 test('concurrent scrapes share one render and get the same body', async () => {
-  const { ex } = exporterWith(2000);
+  const { ex } = exporterWith(2000, { write_timeout: '10m', read_header_timeout: '10m', idle_timeout: '10m' });
   await ex.start();
   try {
     const bodies = await Promise.all([1, 2, 3, 4].map(() => fetchText(ex.port, '/metrics')));

@@ -1,24 +1,31 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { QueuedRetrySender, isRetryable } from '../../../src/exporters/shared/sender.js';
+import { ExportError, QueuedRetrySender, isRetryable } from '../../../src/exporters/shared/sender.js';
 import { testContext } from '../../support/context.js';
 
 const retry = { enabled: true, initial_interval: 10, max_interval: 40, max_elapsed_time: 1000, multiplier: 2 };
 const logger = pino({ level: 'silent' });
 
-function sender(send: (n: number[]) => Promise<void>, opts: { queueSize?: number; latestWins?: boolean; retry?: typeof retry } = {}) {
+function sender(
+  send: (n: number[], signal: AbortSignal) => Promise<void>,
+  opts: { queueSize?: number; maxBytes?: number; latestWins?: boolean; retry?: typeof retry; slept?: number[] } = {},
+) {
   const ctx = testContext('otlp', 'exporter');
   const s = new QueuedRetrySender<number[]>({
     id: 'otlp',
-    queue: { enabled: true, queue_size: opts.queueSize ?? 100 },
+    queue: { enabled: true, queue_size: opts.queueSize ?? 100, max_bytes: opts.maxBytes },
     retry: opts.retry ?? retry,
     send,
     count: (x) => x.length,
+    bytes: (x) => x.length * 100,
     latestWins: opts.latestWins,
     telemetry: ctx.telemetry,
     logger,
-    sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 5))),
+    sleep: (ms) => {
+      opts.slept?.push(ms);
+      return new Promise((r) => setTimeout(r, Math.min(ms, 5)));
+    },
   });
   const dropped = (reason: string) => ctx.telemetry.telemetry.total('tcpotel.component.items.dropped', { 'tcpotel.drop.reason': reason });
   const sent = () => ctx.telemetry.telemetry.total('tcpotel.component.items.out');
@@ -117,7 +124,80 @@ test('shutdown sends what it can in time, then drops and counts the rest', async
   }, { retry: { ...retry, initial_interval: 1000, max_interval: 1000, max_elapsed_time: 60_000 } });
   s.offer([1, 2]);
   s.offer([3]);
-  await s.shutdown(30);
+  await s.shutdown(Date.now() + 30);
   await new Promise((r) => setTimeout(r, 20));
   assert.equal(dropped('shutdown'), 3);
+});
+
+test('the queue is bounded in bytes too', async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const { s, dropped, sent } = sender(() => gate, { queueSize: 1000, maxBytes: 500 });
+  s.offer([1]); // in flight
+  s.offer([2, 3, 4]); // 300 bytes queued
+  s.offer([5, 6]); // 500
+  s.offer([7]); // 600 > 500: dropped
+  release();
+  await s.idle();
+  assert.equal(sent(), 6);
+  assert.equal(dropped('queue_full'), 1);
+});
+
+test('Retry-After: the next attempt waits what the server asked (no jitter), within max_elapsed_time', async () => {
+  const slept: number[] = [];
+  let calls = 0;
+  const { s, sent } = sender(
+    async () => {
+      if (++calls === 1) throw new ExportError('HTTP 503', true, 800, 503);
+    },
+    { slept },
+  );
+  s.offer([1, 2]);
+  await s.idle();
+  assert.deepEqual(slept, [800]);
+  assert.equal(sent(), 2);
+  // Asked to wait longer than max_elapsed_time allows: given up at once, counted.
+  const slept2: number[] = [];
+  const b = sender(async () => {
+    throw new ExportError('HTTP 429', true, 5000, 429);
+  }, { slept: slept2 });
+  b.s.offer([1, 2, 3]);
+  await b.s.idle();
+  assert.deepEqual(slept2, []);
+  assert.equal(b.dropped('retries_exhausted'), 3);
+});
+
+test('shutdown at its deadline aborts the request in flight: it and the queue are counted as dropped', async () => {
+  let aborted = 0;
+  const { s, dropped, sent } = sender(
+    (_x, signal) =>
+      new Promise<void>((_resolve, reject) => {
+        signal.addEventListener('abort', () => {
+          aborted++;
+          reject(new ExportError('aborted', false));
+        });
+      }),
+  );
+  s.offer([1, 2]);
+  s.offer([3]);
+  await s.shutdown(Date.now() + 20);
+  assert.equal(aborted, 1);
+  assert.equal(dropped('shutdown'), 3);
+  assert.equal(dropped('export_failed'), 0);
+  assert.equal(sent(), 0);
+  s.offer([4]);
+  assert.equal(dropped('shutdown'), 4, 'after shutdown, what arrives is counted too');
+});
+
+test('a send that ignores the abort is not waited for: counted once, as dropped', async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const { s, dropped, sent } = sender(() => gate);
+  s.offer([1, 2]);
+  await s.shutdown(Date.now() + 10);
+  assert.equal(dropped('shutdown'), 2);
+  release();
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(sent(), 0, 'its late success is not counted again');
+  assert.equal(dropped('shutdown'), 2);
 });

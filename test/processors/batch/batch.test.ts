@@ -1,11 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Observable } from 'rxjs';
+import { Subject, type Observable } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import type { Batch } from '../../../src/core/component.js';
 import type { TcpEvent } from '../../../src/core/events.js';
 import { batchProcessorFactory as factory } from '../../../src/processors/batch/factory.js';
 import { testContext } from '../../support/context.js';
+import { Telemetry } from '../../../src/core/telemetry.js';
 import { DROPPED, ITEMS_IN, ITEMS_OUT, batchOf, configOf, issuesOf, makeEvent, metricBatch } from '../fixtures.js';
 
 const ev = (id: number): TcpEvent => makeEvent({ socketId: id });
@@ -188,4 +189,19 @@ test('schema errors point at the key', () => {
   }
   assert.ok(factory.schema.safeParse({ send_batch_size: 100, send_batch_max_size: 100, timeout: '1s' }).success);
   assert.ok(factory.schema.safeParse({ send_batch_size: 100, send_batch_max_size: 0, timeout: 0 }).success);
+});
+
+test('unsubscribed with events still buffered (a shutdown past its deadline): they are counted as dropped', () => {
+  const telemetry = new Telemetry();
+  const ctx = testContext('batch', 'processor', { telemetry, pipeline: 'logs' });
+  const subject = new Subject<Batch>();
+  const sub = subject.pipe(factory.create(configOf(factory, { send_batch_size: 100, timeout: '10s' }), ctx)).subscribe();
+  subject.next(batchOf([ev(1), ev(2), ev(3)]));
+  sub.unsubscribe();
+  assert.equal(telemetry.total(DROPPED, { 'tcpotel.drop.reason': 'shutdown' }), 3);
+});
+
+test('the buffer is bounded: send_batch_size and send_batch_max_size at most 1,000,000, timeout at most 1m', () => {
+  assert.match(issuesOf(factory, { send_batch_size: 2_000_000 }).map((i) => i.message).join(), /send_batch_size must be at most 1000000/);
+  assert.match(issuesOf(factory, { timeout: '1h' }).map((i) => i.message).join(), /must be between 0s and 1m/);
 });
