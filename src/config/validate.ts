@@ -18,6 +18,7 @@ import { parseComponentId } from '../core/component.js';
 import { ConfigError, suggestion, type ConfigIssue } from './errors.js';
 import { deepMerge, displayPath, isPlainObject, loadConfigFiles, locate, type LoadedConfig, type YamlPath } from './load.js';
 import { duration } from './units.js';
+import { ATTR, PROCESS_ATTRS } from '../semconv/attributes.js';
 
 export interface Registry {
   receivers: ReadonlyMap<string, ReceiverFactory>;
@@ -115,7 +116,11 @@ function readable(issue: z.core.$ZodIssue): string {
     return `expected ${issue.expected === 'object' ? 'a mapping' : issue.expected === 'array' ? 'a list' : `a ${issue.expected}`}, got ${got}`;
   }
   if (issue.code === 'invalid_value' && 'values' in issue) {
-    return `must be one of: ${(issue.values as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+    const values = issue.values as unknown[];
+    const input = (issue as { input?: unknown }).input;
+    const list = values.map((v) => JSON.stringify(v)).join(', ');
+    if (typeof input !== 'string') return `must be one of: ${list}`;
+    return `"${input}" is not one of ${list}${suggestion(input, values.filter((v): v is string => typeof v === 'string'))}`;
   }
   return issue.message;
 }
@@ -217,7 +222,7 @@ export function resolveConfig(loaded: LoadedConfig, registry: Registry): Resolve
     }
   }
 
-  if (issues.length) throw new ConfigError(issues);
+  if (issues.length) throw new ConfigError(dedupe(issues));
 
   for (const section of SECTIONS) {
     for (const id of resolved[section].keys()) {
@@ -282,7 +287,11 @@ function resolvePipeline(
       at(path, `references ${SINGULAR[section]} "${ref}" which is not configured${hint}${!hint && exists ? ` (add it under ${section}:)` : ''}`);
     });
   }
-  if (!ok) return;
+  if (!ok) {
+    // Still check what the processors read, when they are all valid: every error at once.
+    if (pipeline.processors.every((ref) => resolved.processors.has(ref))) checkAttributes(pipeline, resolved, registry, at, resolved.warnings);
+    return;
+  }
 
   // Batch types through the processor chain.
   let current = 'events' as BatchType;
@@ -302,6 +311,7 @@ function resolvePipeline(
     at([...base, 'processors'], 'a logs pipeline carries connection events: aggregate produces metrics, use it in a metrics pipeline');
     return;
   }
+  checkAttributes(pipeline, resolved, registry, at, resolved.warnings);
   pipeline.exporters.forEach((ref, i) => {
     const f = resolved.exporters.get(ref)!.factory;
     if (!f.signals.includes(signal)) {
@@ -310,6 +320,54 @@ function resolvePipeline(
     }
   });
   if (ok) resolved.pipelines.push(pipeline);
+}
+
+/** A processor used by several pipelines is checked in each: report each problem once. */
+function dedupe(issues: ConfigIssue[]): ConfigIssue[] {
+  const seen = new Set<string>();
+  return issues.filter((i) => {
+    const k = `${i.file}:${i.line}:${i.column}:${i.path}:${i.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+/** What every event carries (processors set the rest). */
+const EVENT_ATTRIBUTES: ReadonlySet<string> = new Set(Object.values(ATTR).filter((a) => !PROCESS_ATTRS.includes(a)));
+
+/**
+ * Attribute names processors read (aggregate keys): each must be one the events carry or a
+ * processor before it sets. A known attribute that only a processor missing from the
+ * pipeline sets is a warning (every event lacks it); any other name is an error.
+ */
+function checkAttributes(
+  pipeline: ResolvedPipeline,
+  resolved: ResolvedConfig,
+  registry: Registry,
+  at: (path: YamlPath, message: string) => void,
+  warnings: string[],
+): void {
+  const available = new Set(EVENT_ATTRIBUTES);
+  const everyName = new Set<string>(Object.values(ATTR));
+  for (const ref of pipeline.processors) {
+    const { factory, config } = resolved.processors.get(ref)!;
+    for (const need of factory.readsAttributes?.(config) ?? []) {
+      if (available.has(need.name)) continue;
+      const path = ['processors', ref, ...need.path];
+      if (everyName.has(need.name)) {
+        const setters = [...registry.processors.values()].filter((f) => f.setsAttributes?.(f.schema.parse(f.createDefaultConfig())).includes(need.name)).map((f) => f.type);
+        const by = setters.length ? `only the ${setters.map((t) => `"${t}"`).join(' or ')} processor sets it` : 'a processor sets it';
+        const warning = `${displayPath(path)}: "${need.name}" is missing from every event of pipeline ${pipeline.id}: ${by}, and none comes before "${ref}"`;
+        if (!warnings.includes(warning)) warnings.push(warning);
+        continue;
+      }
+      const alternatives = need.alternatives ?? [];
+      const hint = suggestion(need.name, [...alternatives, ...available]);
+      at(path, `unknown attribute "${need.name}"${hint} (write ${alternatives.length ? `a preset (${alternatives.join(', ')}) or ` : ''}an attribute of the events, see docs/reference.md#attributes)`);
+    }
+    for (const a of factory.setsAttributes?.(config) ?? []) available.add(a);
+  }
 }
 
 /** Loads files and resolves them in one step. */

@@ -66,6 +66,14 @@ export interface ProcessorFactory<C = unknown> extends FactoryBase<C> {
   output(input: BatchType): BatchType;
   /** A pure operator factory: it never subscribes by itself. */
   create(config: C, ctx: ComponentContext): OperatorFunction<Batch, Batch>;
+  /** Attributes it sets on events: later processors of the pipeline may read them. */
+  setsAttributes?(config: C): readonly string[];
+  /**
+   * Attribute names its config reads from events, each with where the config names it
+   * (relative to the processor): validation checks each against what the events carry
+   * and the processors before it set.
+   */
+  readsAttributes?(config: C): ReadonlyArray<{ name: string; path: ReadonlyArray<string | number>; alternatives?: readonly string[] }>;
 }
 
 export interface Exporter {
