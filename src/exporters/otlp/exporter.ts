@@ -9,10 +9,12 @@ import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { CompressionAlgorithm } from '@opentelemetry/otlp-exporter-base';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import { ProtobufMetricsSerializer, type IExporterMetricsHelper, type IExportMetricsServiceResponse, type ISerializer } from '@opentelemetry/otlp-transformer';
 import type { Batch, Exporter, ExporterContext, Signal } from '../../core/component.js';
 import { nowHrTime } from '../../core/metrics.js';
 import { MetricsAccumulator } from '../shared/accumulator.js';
 import { batchToLogRecords } from '../shared/logs.js';
+import { groupByAttributes } from '../shared/resource-groups.js';
 import { QueuedRetrySender, type QueueSettings, type RetrySettings } from '../shared/sender.js';
 import { SELF_METRICS_DEFS } from '../../semconv/metrics.js';
 import { redactHeaders, type ResolvedOtlp } from './config.js';
@@ -35,6 +37,22 @@ function toPromise<T>(exporter: OtelExporter<T>, items: T): Promise<void> {
   });
 }
 
+/**
+ * Several ResourceMetrics in one ExportMetricsServiceRequest (one per pod, see
+ * group_by_attrs). The JS exporters take one ResourceMetrics; their transports (the
+ * same ones, through the delegates they are built on) take any serializer. A request is
+ * `repeated ResourceMetrics resource_metrics = 1`, and protobuf messages concatenate:
+ * each part serialized as a request of one, the bytes joined, is the request of all.
+ */
+const RESOURCES_SERIALIZER: ISerializer<ResourceMetrics[], IExportMetricsServiceResponse> = {
+  serializeRequest: (parts) => Buffer.concat(parts.map((rm) => ProtobufMetricsSerializer.serializeRequest(rm)!)),
+  deserializeResponse: (data) => ProtobufMetricsSerializer.deserializeResponse(data),
+};
+const RESOURCES_HELPER: IExporterMetricsHelper<ResourceMetrics[]> = {
+  name: 'metric_data_point',
+  countItems: (parts) => parts.reduce((n, rm) => n + pointCount(rm), 0),
+};
+
 async function createOtelExporter(r: ResolvedOtlp, signal: Signal): Promise<OtelExporter<unknown>> {
   const compression = r.compression === 'gzip' ? CompressionAlgorithm.GZIP : CompressionAlgorithm.NONE;
   if (r.transport === 'grpc') {
@@ -45,8 +63,16 @@ async function createOtelExporter(r: ResolvedOtlp, signal: Signal): Promise<Otel
       : grpcCredentials.createInsecure();
     const options = { url: r.url, credentials, metadata, compression, timeoutMillis: r.timeoutMs };
     if (signal === 'metrics') {
-      const { OTLPMetricExporter } = await import('@opentelemetry/exporter-metrics-otlp-grpc');
-      return new OTLPMetricExporter(options) as OtelExporter<unknown>;
+      const { convertLegacyOtlpGrpcOptions, createOtlpGrpcExportDelegate } = await import('@opentelemetry/otlp-grpc-exporter-base');
+      return createOtlpGrpcExportDelegate(
+        convertLegacyOtlpGrpcOptions(options, 'METRICS'),
+        RESOURCES_SERIALIZER,
+        'otlp_grpc_metric_exporter',
+        RESOURCES_HELPER,
+        undefined,
+        'MetricsExportService',
+        '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export',
+      ) as OtelExporter<unknown>;
     }
     const { OTLPLogExporter } = await import('@opentelemetry/exporter-logs-otlp-grpc');
     return new OTLPLogExporter(options) as OtelExporter<unknown>;
@@ -54,8 +80,14 @@ async function createOtelExporter(r: ResolvedOtlp, signal: Signal): Promise<Otel
   const httpAgentOptions = r.secure ? { ca: r.ca, cert: r.cert, key: r.key, rejectUnauthorized: !r.skipVerify } : {};
   const options = { url: r.url, headers: r.headers, compression, timeoutMillis: r.timeoutMs, httpAgentOptions };
   if (signal === 'metrics') {
-    const { OTLPMetricExporter } = await import('@opentelemetry/exporter-metrics-otlp-proto');
-    return new OTLPMetricExporter(options) as OtelExporter<unknown>;
+    const { convertLegacyHttpOptions, createOtlpHttpExportDelegate } = await import('@opentelemetry/otlp-exporter-base/node-http');
+    return createOtlpHttpExportDelegate(
+      convertLegacyHttpOptions(options, 'METRICS', 'v1/metrics', { 'Content-Type': 'application/x-protobuf' }),
+      RESOURCES_SERIALIZER,
+      'otlp_http_metric_exporter',
+      RESOURCES_HELPER,
+      undefined,
+    ) as OtelExporter<unknown>;
   }
   const { OTLPLogExporter } = await import('@opentelemetry/exporter-logs-otlp-proto');
   return new OTLPLogExporter(options) as OtelExporter<unknown>;
@@ -75,12 +107,19 @@ export interface OtlpExporterSettings {
   seriesExpiryMs: number;
   /** Add tcpotel's own metrics to every metrics export. */
   includeSelfMetrics: boolean;
+  /** Attributes that move to the resource (group_by_attrs). */
+  groupBy: readonly string[];
+}
+
+/** One export of metrics: a ResourceMetrics per resource, in one request. */
+interface MetricsPayload {
+  parts: ResourceMetrics[];
 }
 
 export class OtlpExporter implements Exporter {
   private otel?: OtelExporter<unknown>;
   private readonly metrics?: MetricsAccumulator;
-  private readonly sender: QueuedRetrySender<ResourceMetrics | ReadableLogRecord[]>;
+  private readonly sender: QueuedRetrySender<MetricsPayload | ReadableLogRecord[]>;
 
   constructor(
     private readonly settings: OtlpExporterSettings,
@@ -95,13 +134,13 @@ export class OtlpExporter implements Exporter {
         nowHrTime(),
       );
     }
-    this.sender = new QueuedRetrySender<ResourceMetrics | ReadableLogRecord[]>({
+    this.sender = new QueuedRetrySender<MetricsPayload | ReadableLogRecord[]>({
       id: ctx.id,
       queue: settings.queue,
       retry: settings.retry,
       latestWins: cumulative,
-      count: (item) => (Array.isArray(item) ? item.length : pointCount(item)),
-      send: (item) => toPromise(this.otel!, item),
+      count: (item) => (Array.isArray(item) ? item.length : item.parts.reduce((n, rm) => n + pointCount(rm), 0)),
+      send: (item) => toPromise(this.otel!, Array.isArray(item) ? item : item.parts),
       telemetry: ctx.telemetry,
       logger: ctx.logger,
     });
@@ -122,11 +161,11 @@ export class OtlpExporter implements Exporter {
       this.metrics.add(batch);
       if (this.settings.includeSelfMetrics) this.metrics.setSelf(this.ctx.telemetry.telemetry.collect(), batch.endTime);
       if (this.settings.resolved.temporality === 'delta' && !this.metrics.hasUpdates) return;
-      this.sender.offer(this.metrics.collect(nowHrTime()));
+      this.sender.offer({ parts: groupByAttributes(this.metrics.collect(nowHrTime()), this.settings.groupBy) });
       return;
     }
     if (this.ctx.signal !== 'logs' || batch.events.length === 0) return;
-    const records = batchToLogRecords(batch);
+    const records = batchToLogRecords(batch, this.settings.groupBy);
     // Requests never exceed the queue, so that a big batch is not refused as a whole.
     const size = Math.min(MAX_RECORDS_PER_REQUEST, this.settings.queue.queue_size);
     for (let i = 0; i < records.length; i += size) this.sender.offer(records.slice(i, i + size));

@@ -28,8 +28,15 @@ export function buildResource(attrs: Attributes): Resource {
   });
 }
 
-export function instrumentationScope() {
-  return { name: 'tcpotel', version: tcpotelVersion() };
+let scope: { readonly name: string; readonly version: string } | undefined;
+
+/**
+ * tcpotel's scope: one object, because OTLP serializers group log records by the identity
+ * of their scope (a fresh object per record made one ScopeLogs per record).
+ */
+export function instrumentationScope(): { readonly name: string; readonly version: string } {
+  scope ??= Object.freeze({ name: 'tcpotel', version: tcpotelVersion() });
+  return scope;
 }
 
 /** tcpotel's own metrics travel in their own scope. */
