@@ -8,8 +8,8 @@ import { z } from 'zod';
 import type {
   AnyFactory,
   BatchType,
-  ComponentKind,
   ExporterFactory,
+  ExtensionFactory,
   ProcessorFactory,
   ReceiverFactory,
   Signal,
@@ -24,12 +24,13 @@ export interface Registry {
   receivers: ReadonlyMap<string, ReceiverFactory>;
   processors: ReadonlyMap<string, ProcessorFactory>;
   exporters: ReadonlyMap<string, ExporterFactory>;
+  extensions: ReadonlyMap<string, ExtensionFactory>;
 }
 
 export interface ResolvedComponent<F extends AnyFactory = AnyFactory> {
   id: string;
   type: string;
-  kind: ComponentKind;
+  kind: AnyFactory['kind'];
   factory: F;
   /** The parsed config (units converted). */
   config: unknown;
@@ -55,6 +56,9 @@ export interface ResolvedConfig {
   receivers: Map<string, ResolvedComponent<ReceiverFactory>>;
   processors: Map<string, ResolvedComponent<ProcessorFactory>>;
   exporters: Map<string, ResolvedComponent<ExporterFactory>>;
+  extensions: Map<string, ResolvedComponent<ExtensionFactory>>;
+  /** service::extensions: the extensions that run, in order. */
+  serviceExtensions: string[];
   pipelines: ResolvedPipeline[];
   telemetry: TelemetrySettings;
   /** service::user: drop root for this user once attached. */
@@ -63,9 +67,12 @@ export interface ResolvedConfig {
   warnings: string[];
 }
 
+/** The sections pipelines name components of. */
 const SECTIONS = ['receivers', 'processors', 'exporters'] as const;
-type Section = (typeof SECTIONS)[number];
-const TOP_LEVEL = [...SECTIONS, 'service'];
+/** Every section of components: extensions run beside the pipelines (service::extensions). */
+const COMPONENT_SECTIONS = [...SECTIONS, 'extensions'] as const;
+type Section = (typeof COMPONENT_SECTIONS)[number];
+const TOP_LEVEL = [...COMPONENT_SECTIONS, 'service'];
 const SIGNALS: Signal[] = ['logs', 'metrics'];
 const ID_RE = /^[a-z][a-z0-9_]*(\/[A-Za-z0-9_.-]+)?$/;
 
@@ -83,6 +90,8 @@ const pipelineSchema = z.strictObject({
 
 const serviceSchema = z.strictObject({
   pipelines: z.record(z.string(), z.unknown()),
+  /** Extensions to run, by id (configured under extensions:). */
+  extensions: z.array(z.string()).optional(),
   telemetry: z.unknown().optional(),
   /** Once every receiver is attached, continue as this unprivileged user. */
   user: z.string().min(1).optional(),
@@ -139,7 +148,7 @@ function factoriesOf(registry: Registry, section: Section): ReadonlyMap<string, 
   return registry[section] as ReadonlyMap<string, AnyFactory>;
 }
 
-const SINGULAR: Record<Section, string> = { receivers: 'receiver', processors: 'processor', exporters: 'exporter' };
+const SINGULAR: Record<Section, string> = { receivers: 'receiver', processors: 'processor', exporters: 'exporter', extensions: 'extension' };
 
 /** Validates and resolves; throws ConfigError with every issue. */
 export function resolveConfig(loaded: LoadedConfig, registry: Registry): ResolvedConfig {
@@ -151,6 +160,8 @@ export function resolveConfig(loaded: LoadedConfig, registry: Registry): Resolve
     receivers: new Map(),
     processors: new Map(),
     exporters: new Map(),
+    extensions: new Map(),
+    serviceExtensions: [],
     pipelines: [],
     telemetry: telemetrySchema.parse(defaultTelemetry) as TelemetrySettings,
     warnings,
@@ -159,11 +170,11 @@ export function resolveConfig(loaded: LoadedConfig, registry: Registry): Resolve
 
   for (const key of Object.keys(root)) {
     if (TOP_LEVEL.includes(key)) continue;
-    if (key === 'extensions' || key === 'connectors') at([key], `"${key}" is not supported by tcpotel`);
+    if (key === 'connectors') at([key], `"${key}" is not supported by tcpotel`);
     else at([key], `unknown top-level key "${key}"${suggestion(key, TOP_LEVEL)} (known: ${TOP_LEVEL.join(', ')})`);
   }
 
-  for (const section of SECTIONS) {
+  for (const section of COMPONENT_SECTIONS) {
     const raw = root[section];
     if (raw === undefined || raw === null) continue;
     if (!isPlainObject(raw)) {
@@ -206,7 +217,7 @@ export function resolveConfig(loaded: LoadedConfig, registry: Registry): Resolve
   } else {
     const s = serviceSchema.safeParse(service, { reportInput: true });
     if (!s.success) {
-      issues.push(...zodIssues(s.error, ['service'], { pipelines: {}, telemetry: {} }, loaded));
+      issues.push(...zodIssues(s.error, ['service'], { pipelines: {}, extensions: [], telemetry: {}, user: '' }, loaded));
     } else {
       if (s.data.telemetry !== undefined) {
         const t = telemetrySchema.safeParse(deepMerge(defaultTelemetry, (s.data.telemetry ?? {}) as Record<string, unknown>), { reportInput: true });
@@ -214,6 +225,7 @@ export function resolveConfig(loaded: LoadedConfig, registry: Registry): Resolve
         else resolved.telemetry = t.data as TelemetrySettings;
       }
       resolved.user = s.data.user;
+      resolveServiceExtensions(s.data.extensions ?? [], resolved, root, at);
       const pipelines = s.data.pipelines;
       if (Object.keys(pipelines).length === 0) at(['service', 'pipelines'], 'no pipelines: define at least one (e.g. metrics: or logs:)');
       for (const [pid, rawPipeline] of Object.entries(pipelines)) {
@@ -230,7 +242,30 @@ export function resolveConfig(loaded: LoadedConfig, registry: Registry): Resolve
       if (!used) warnings.push(`${SINGULAR[section]} "${id}" is configured but no pipeline uses it`);
     }
   }
+  for (const id of resolved.extensions.keys()) {
+    if (!resolved.serviceExtensions.includes(id)) warnings.push(`extension "${id}" is configured but not listed in service::extensions, so it does not run`);
+  }
   return resolved;
+}
+
+/** service::extensions: each a configured extension, once. */
+function resolveServiceExtensions(list: string[], resolved: ResolvedConfig, root: Record<string, unknown>, at: (path: YamlPath, message: string) => void): void {
+  const configuredRaw = root.extensions;
+  const configured = isPlainObject(configuredRaw) ? Object.keys(configuredRaw) : [];
+  list.forEach((ref, i) => {
+    const path = ['service', 'extensions', i];
+    if (resolved.serviceExtensions.includes(ref)) {
+      at(path, `"${ref}" is listed twice`);
+      return;
+    }
+    if (resolved.extensions.has(ref)) {
+      resolved.serviceExtensions.push(ref);
+      return;
+    }
+    if (configured.includes(ref)) return; // configured but invalid: already reported
+    const hint = suggestion(ref, configured);
+    at(path, `references extension "${ref}" which is not configured${hint}${!hint ? ' (add it under extensions:)' : ''}`);
+  });
 }
 
 function resolvePipeline(

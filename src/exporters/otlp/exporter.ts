@@ -143,6 +143,7 @@ export class OtlpExporter implements Exporter {
       send: (item) => toPromise(this.otel!, Array.isArray(item) ? item : item.parts),
       telemetry: ctx.telemetry,
       logger: ctx.logger,
+      status: ctx.status,
     });
   }
 

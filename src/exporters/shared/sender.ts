@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import type { Logger } from '../../core/logger.js';
+import type { StatusReporter } from '../../core/status.js';
 import type { ComponentTelemetry } from '../../core/telemetry.js';
 import { duration } from '../../config/units.js';
 import { SELF_METRICS_DEFS } from '../../semconv/metrics.js';
@@ -61,6 +62,8 @@ export interface SenderOptions<T> {
   latestWins?: boolean;
   telemetry: ComponentTelemetry;
   logger: Logger;
+  /** Told of each send's outcome: failing since the first failure after a success (health_check). */
+  status?: StatusReporter;
   /** Timer for back-off (tests shorten it). */
   sleep?: (ms: number) => Promise<void>;
 }
@@ -136,8 +139,10 @@ export class QueuedRetrySender<T> {
       try {
         await this.o.send(item);
         this.o.telemetry.outgoing(n);
+        this.o.status?.ok();
         return;
       } catch (err) {
+        this.o.status?.recoverableError(err);
         const retryable = isRetryable(err);
         const elapsed = Date.now() - started;
         if (!retryable) {
