@@ -40,7 +40,7 @@ test('the DaemonSet runs with host network and PID, the minimal capabilities, an
   assert.equal(spec.hostPID, true);
   const sc = spec.containers[0].securityContext;
   assert.deepEqual(sc.capabilities.drop, ['ALL']);
-  assert.deepEqual([...sc.capabilities.add].sort(), ['BPF', 'PERFMON', 'SYS_PTRACE']);
+  assert.deepEqual([...sc.capabilities.add].sort(), ['BPF', 'NET_ADMIN', 'PERFMON', 'SYS_PTRACE']);
   assert.deepEqual(resolved.pipelines.map((p) => p.id).sort(), ['logs', 'metrics']);
   assert.deepEqual(resolved.warnings, []);
   const env = spec.containers[0].env.find((e: { name: string }) => e.name === 'OTEL_EXPORTER_OTLP_ENDPOINT');
