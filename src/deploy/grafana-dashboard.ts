@@ -123,10 +123,10 @@ const ROWS: Array<{ title: string; panels: PanelSpec[] }> = [
       {
         type: 'timeseries',
         title: 'Connections by protocol',
-        description: 'Connections established per second by network.protocol.name, what their first bytes say (unknown: nothing recognised or nothing sent; needs the aggregate keyed on network.protocol.name).',
+        description: 'Connections closed per second by network.protocol.name, what their first bytes said (unknown: nothing recognised or nothing sent). Counted at close: a connection opens before its first bytes, so its open counts under unknown. Needs the aggregate keyed on network.protocol.name.',
         unit: 'cps',
         stack: true,
-        targets: [{ expr: sumRate(s(M.opened), RATE, [L.protocol]), legendFormat: `{{${L.protocol}}}` }],
+        targets: [{ expr: sumRate(s(M.closed), RATE, [L.protocol]), legendFormat: `{{${L.protocol}}}` }],
       },
       {
         type: 'timeseries',
