@@ -14,7 +14,7 @@ TS_SRC := $(shell find src test bench -name '*.ts' -o -name '*.tsx' 2>/dev/null)
 # Empty: pipelines/default.yaml, plus pipelines/otlp-overlay.yaml when OTEL_EXPORTER_OTLP_ENDPOINT is set.
 CONFIG ?=
 
-.PHONY: all setup build bpf addon ts peers run test bench clean distclean
+.PHONY: all setup build bpf addon ts peers run test bench install uninstall clean distclean
 
 all: build
 
@@ -69,6 +69,18 @@ test: build
 
 bench: build
 	node scripts/run-bench.mjs
+
+# A host install: PREFIX (/usr/local), DESTDIR (a staging root), SYSCONFDIR (/etc),
+# UNITDIR ($(PREFIX)/lib/systemd/system); see scripts/install.sh.
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+install: build
+	PREFIX='$(PREFIX)' DESTDIR='$(DESTDIR)' SYSCONFDIR='$(SYSCONFDIR)' UNITDIR='$(UNITDIR)' ./scripts/install.sh
+
+# Leaves the config in $(SYSCONFDIR)/tcpotel.
+uninstall:
+	rm -rf '$(DESTDIR)$(PREFIX)/lib/tcpotel' '$(DESTDIR)$(PREFIX)/bin/tcpotel' '$(DESTDIR)$(UNITDIR)/tcpotel.service'
 
 clean:
 	rm -rf $(OUT) build dist

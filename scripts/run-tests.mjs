@@ -2,7 +2,7 @@
 // Runs every compiled test file explicitly: `node --test <dir>` on Node 20 can run 0 tests
 // and still exit 0. Unit tests run in parallel; acceptance tests (real BPF programs, real
 // traffic, network namespaces) run one file at a time.
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
@@ -20,7 +20,11 @@ function walk(dir) {
   return out.sort();
 }
 
-let files = walk(testDir);
+// Compiled tests whose source is gone (renamed or removed) stay in dist/ until `make clean`: skip them.
+let files = walk(testDir).filter((f) => {
+  const src = join(root, f.slice(join(root, 'dist').length + 1)).replace(/\.js$/, '');
+  return existsSync(`${src}.ts`) || existsSync(`${src}.tsx`);
+});
 if (only.length) files = files.filter((f) => only.some((o) => f.includes(o)));
 if (files.length === 0) {
   console.error('run-tests: no test files found under dist/test (did the build run?)');

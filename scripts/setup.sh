@@ -21,6 +21,7 @@ declare -A NEED=(
   [prometheus]=/usr/bin/prometheus
   [bpftrace]=/usr/bin/bpftrace
   [openssl]=/usr/bin/openssl
+  [systemd]=/usr/bin/systemd-analyze
 )
 # From bookworm-backports: the official OTLP .proto files for the test receiver.
 BACKPORTS_NEED=(opentelemetry-proto)

@@ -1,5 +1,5 @@
 /** Every component type tcpotel has, by kind: what configs can name. */
-import type { ExporterFactory, ProcessorFactory, ReceiverFactory } from './core/component.js';
+import type { ExporterFactory, ExtensionFactory, ProcessorFactory, ReceiverFactory } from './core/component.js';
 import type { Registry } from './config/validate.js';
 import { ebpfReceiverFactory } from './receivers/ebpf/factory.js';
 import { replayReceiverFactory } from './receivers/replay/receiver.js';
@@ -18,6 +18,7 @@ import { prometheusExporterFactory } from './exporters/prometheus/factory.js';
 import { debugExporterFactory } from './exporters/debug/exporter.js';
 import { fileExporterFactory } from './exporters/file/factory.js';
 import { viewExporterFactory } from './exporters/view/exporter.js';
+import { healthCheckExtensionFactory } from './extensions/health_check/factory.js';
 
 function byType<F extends { type: string }>(list: F[]): Map<string, F> {
   return new Map(list.map((f) => [f.type, f]));
@@ -40,5 +41,6 @@ export function defaultRegistry(extra: Partial<{ receivers: ReceiverFactory[] }>
     exporters: byType<ExporterFactory>(
       [otlpExporterFactory, otlpHttpExporterFactory, prometheusExporterFactory, debugExporterFactory, fileExporterFactory, viewExporterFactory] as ExporterFactory[],
     ),
+    extensions: byType<ExtensionFactory>([healthCheckExtensionFactory] as ExtensionFactory[]),
   };
 }

@@ -129,11 +129,11 @@ export function buildProgram(): Command {
 
   program
     .command('components')
-    .description('list every receiver, processor and exporter type with its default config')
+    .description('list every receiver, processor, exporter and extension type with its default config')
     .option('--json', 'as JSON')
     .action((opts: { json?: boolean }) => {
       const reg = defaultRegistry();
-      const sections = { receivers: reg.receivers, processors: reg.processors, exporters: reg.exporters };
+      const sections = { receivers: reg.receivers, processors: reg.processors, exporters: reg.exporters, extensions: reg.extensions };
       if (opts.json) {
         const out: Record<string, unknown> = {};
         for (const [name, map] of Object.entries(sections)) {

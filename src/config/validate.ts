@@ -8,8 +8,8 @@ import { z } from 'zod';
 import type {
   AnyFactory,
   BatchType,
-  ComponentKind,
   ExporterFactory,
+  ExtensionFactory,
   ProcessorFactory,
   ReceiverFactory,
   Signal,
@@ -18,17 +18,19 @@ import { parseComponentId } from '../core/component.js';
 import { ConfigError, suggestion, type ConfigIssue } from './errors.js';
 import { deepMerge, displayPath, isPlainObject, loadConfigFiles, locate, type LoadedConfig, type LoadOptions, type YamlPath } from './load.js';
 import { byteSize, duration, endpointPort } from './units.js';
+import { ATTR, PROCESS_ATTRS } from '../semconv/attributes.js';
 
 export interface Registry {
   receivers: ReadonlyMap<string, ReceiverFactory>;
   processors: ReadonlyMap<string, ProcessorFactory>;
   exporters: ReadonlyMap<string, ExporterFactory>;
+  extensions: ReadonlyMap<string, ExtensionFactory>;
 }
 
 export interface ResolvedComponent<F extends AnyFactory = AnyFactory> {
   id: string;
   type: string;
-  kind: ComponentKind;
+  kind: AnyFactory['kind'];
   factory: F;
   /** The parsed config (units converted). */
   config: unknown;
@@ -54,6 +56,9 @@ export interface ResolvedConfig {
   receivers: Map<string, ResolvedComponent<ReceiverFactory>>;
   processors: Map<string, ResolvedComponent<ProcessorFactory>>;
   exporters: Map<string, ResolvedComponent<ExporterFactory>>;
+  extensions: Map<string, ResolvedComponent<ExtensionFactory>>;
+  /** service::extensions: the extensions that run, in order. */
+  serviceExtensions: string[];
   pipelines: ResolvedPipeline[];
   telemetry: TelemetrySettings;
   /** service::user: drop root for this user once attached. */
@@ -66,9 +71,12 @@ export interface ResolvedConfig {
   warnings: string[];
 }
 
+/** The sections pipelines name components of. */
 const SECTIONS = ['receivers', 'processors', 'exporters'] as const;
-type Section = (typeof SECTIONS)[number];
-const TOP_LEVEL = [...SECTIONS, 'service'];
+/** Every section of components: extensions run beside the pipelines (service::extensions). */
+const COMPONENT_SECTIONS = [...SECTIONS, 'extensions'] as const;
+type Section = (typeof COMPONENT_SECTIONS)[number];
+const TOP_LEVEL = [...COMPONENT_SECTIONS, 'service'];
 const SIGNALS: Signal[] = ['logs', 'metrics'];
 const ID_RE = /^[a-z][a-z0-9_]*(\/[A-Za-z0-9_.-]+)?$/;
 
@@ -106,6 +114,8 @@ const pipelineSchema = z.strictObject({
 
 const serviceSchema = z.strictObject({
   pipelines: z.record(z.string(), z.unknown()),
+  /** Extensions to run, by id (configured under extensions:). */
+  extensions: z.array(z.string()).optional(),
   telemetry: z.unknown().optional(),
   /** Once every receiver is attached, continue as this unprivileged user. */
   user: z.string().min(1).optional(),
@@ -148,7 +158,11 @@ function readable(issue: z.core.$ZodIssue): string {
     return `expected ${issue.expected === 'object' ? 'a mapping' : issue.expected === 'array' ? 'a list' : `a ${issue.expected}`}, got ${got}`;
   }
   if (issue.code === 'invalid_value' && 'values' in issue) {
-    return `must be one of: ${(issue.values as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+    const values = issue.values as unknown[];
+    const input = (issue as { input?: unknown }).input;
+    const list = values.map((v) => JSON.stringify(v)).join(', ');
+    if (typeof input !== 'string') return `must be one of: ${list}`;
+    return `"${input}" is not one of ${list}${suggestion(input, values.filter((v): v is string => typeof v === 'string'))}`;
   }
   return issue.message;
 }
@@ -167,7 +181,7 @@ function factoriesOf(registry: Registry, section: Section): ReadonlyMap<string, 
   return registry[section] as ReadonlyMap<string, AnyFactory>;
 }
 
-const SINGULAR: Record<Section, string> = { receivers: 'receiver', processors: 'processor', exporters: 'exporter' };
+const SINGULAR: Record<Section, string> = { receivers: 'receiver', processors: 'processor', exporters: 'exporter', extensions: 'extension' };
 
 /** Validates and resolves; throws ConfigError with every issue. */
 export function resolveConfig(loaded: LoadedConfig, registry: Registry): ResolvedConfig {
@@ -179,6 +193,8 @@ export function resolveConfig(loaded: LoadedConfig, registry: Registry): Resolve
     receivers: new Map(),
     processors: new Map(),
     exporters: new Map(),
+    extensions: new Map(),
+    serviceExtensions: [],
     pipelines: [],
     telemetry: telemetrySchema.parse(defaultTelemetry) as TelemetrySettings,
     shutdownTimeoutMs: shutdownTimeoutSchema.parse(DEFAULT_SHUTDOWN_TIMEOUT),
@@ -189,11 +205,11 @@ export function resolveConfig(loaded: LoadedConfig, registry: Registry): Resolve
 
   for (const key of Object.keys(root)) {
     if (TOP_LEVEL.includes(key)) continue;
-    if (key === 'extensions' || key === 'connectors') at([key], `"${key}" is not supported by tcpotel`);
+    if (key === 'connectors') at([key], `"${key}" is not supported by tcpotel`);
     else at([key], `unknown top-level key "${key}"${suggestion(key, TOP_LEVEL)} (known: ${TOP_LEVEL.join(', ')})`);
   }
 
-  for (const section of SECTIONS) {
+  for (const section of COMPONENT_SECTIONS) {
     const raw = root[section];
     if (raw === undefined || raw === null) continue;
     if (!isPlainObject(raw)) {
@@ -237,7 +253,7 @@ export function resolveConfig(loaded: LoadedConfig, registry: Registry): Resolve
   } else {
     const s = serviceSchema.safeParse(service, { reportInput: true });
     if (!s.success) {
-      issues.push(...zodIssues(s.error, ['service'], { pipelines: {}, telemetry: {}, user: '', shutdown_timeout: '', memory_limit: {} }, loaded));
+      issues.push(...zodIssues(s.error, ['service'], { pipelines: {}, extensions: [], telemetry: {}, user: '', shutdown_timeout: '', memory_limit: {} }, loaded));
     } else {
       if (s.data.telemetry !== undefined) {
         const t = telemetrySchema.safeParse(deepMerge(defaultTelemetry, (s.data.telemetry ?? {}) as Record<string, unknown>), { reportInput: true });
@@ -251,6 +267,7 @@ export function resolveConfig(loaded: LoadedConfig, registry: Registry): Resolve
         if (!m.success) issues.push(...zodIssues(m.error, ['service', 'memory_limit'], defaultMemoryLimit(), loaded));
         else resolved.memoryLimit = m.data;
       }
+      resolveServiceExtensions(s.data.extensions ?? [], resolved, root, at);
       const pipelines = s.data.pipelines;
       if (Object.keys(pipelines).length === 0) at(['service', 'pipelines'], 'no pipelines: define at least one (e.g. metrics: or logs:)');
       for (const [pid, rawPipeline] of Object.entries(pipelines)) {
@@ -259,7 +276,7 @@ export function resolveConfig(loaded: LoadedConfig, registry: Registry): Resolve
     }
   }
 
-  if (issues.length) throw new ConfigError(issues);
+  if (issues.length) throw new ConfigError(dedupe(issues));
 
   for (const section of SECTIONS) {
     for (const id of resolved[section].keys()) {
@@ -267,7 +284,30 @@ export function resolveConfig(loaded: LoadedConfig, registry: Registry): Resolve
       if (!used) warnings.push(`${SINGULAR[section]} "${id}" is configured but no pipeline uses it`);
     }
   }
+  for (const id of resolved.extensions.keys()) {
+    if (!resolved.serviceExtensions.includes(id)) warnings.push(`extension "${id}" is configured but not listed in service::extensions, so it does not run`);
+  }
   return resolved;
+}
+
+/** service::extensions: each a configured extension, once. */
+function resolveServiceExtensions(list: string[], resolved: ResolvedConfig, root: Record<string, unknown>, at: (path: YamlPath, message: string) => void): void {
+  const configuredRaw = root.extensions;
+  const configured = isPlainObject(configuredRaw) ? Object.keys(configuredRaw) : [];
+  list.forEach((ref, i) => {
+    const path = ['service', 'extensions', i];
+    if (resolved.serviceExtensions.includes(ref)) {
+      at(path, `"${ref}" is listed twice`);
+      return;
+    }
+    if (resolved.extensions.has(ref)) {
+      resolved.serviceExtensions.push(ref);
+      return;
+    }
+    if (configured.includes(ref)) return; // configured but invalid: already reported
+    const hint = suggestion(ref, configured);
+    at(path, `references extension "${ref}" which is not configured${hint}${!hint ? ' (add it under extensions:)' : ''}`);
+  });
 }
 
 function resolvePipeline(
@@ -324,7 +364,11 @@ function resolvePipeline(
       at(path, `references ${SINGULAR[section]} "${ref}" which is not configured${hint}${!hint && exists ? ` (add it under ${section}:)` : ''}`);
     });
   }
-  if (!ok) return;
+  if (!ok) {
+    // Still check what the processors read, when they are all valid: every error at once.
+    if (pipeline.processors.every((ref) => resolved.processors.has(ref))) checkAttributes(pipeline, resolved, registry, at, resolved.warnings);
+    return;
+  }
 
   // Batch types through the processor chain.
   let current = 'events' as BatchType;
@@ -344,6 +388,7 @@ function resolvePipeline(
     at([...base, 'processors'], 'a logs pipeline carries connection events: aggregate produces metrics, use it in a metrics pipeline');
     return;
   }
+  checkAttributes(pipeline, resolved, registry, at, resolved.warnings);
   pipeline.exporters.forEach((ref, i) => {
     const f = resolved.exporters.get(ref)!.factory;
     if (!f.signals.includes(signal)) {
@@ -370,6 +415,54 @@ function endpointIssues(config: unknown, base: YamlPath, loaded: LoadedConfig): 
     out.push({ path: displayPath(path), message: `"${v}": ${Number.isNaN(port) ? 'the port is not a number' : `port ${port} is out of range`}: ports go from 1 to 65535`, ...locate(loaded.sources, path) });
   }
   return out;
+}
+
+/** A processor used by several pipelines is checked in each: report each problem once. */
+function dedupe(issues: ConfigIssue[]): ConfigIssue[] {
+  const seen = new Set<string>();
+  return issues.filter((i) => {
+    const k = `${i.file}:${i.line}:${i.column}:${i.path}:${i.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+/** What every event carries (processors set the rest). */
+const EVENT_ATTRIBUTES: ReadonlySet<string> = new Set(Object.values(ATTR).filter((a) => !PROCESS_ATTRS.includes(a)));
+
+/**
+ * Attribute names processors read (aggregate keys): each must be one the events carry or a
+ * processor before it sets. A known attribute that only a processor missing from the
+ * pipeline sets is a warning (every event lacks it); any other name is an error.
+ */
+function checkAttributes(
+  pipeline: ResolvedPipeline,
+  resolved: ResolvedConfig,
+  registry: Registry,
+  at: (path: YamlPath, message: string) => void,
+  warnings: string[],
+): void {
+  const available = new Set(EVENT_ATTRIBUTES);
+  const everyName = new Set<string>(Object.values(ATTR));
+  for (const ref of pipeline.processors) {
+    const { factory, config } = resolved.processors.get(ref)!;
+    for (const need of factory.readsAttributes?.(config) ?? []) {
+      if (available.has(need.name)) continue;
+      const path = ['processors', ref, ...need.path];
+      if (everyName.has(need.name)) {
+        const setters = [...registry.processors.values()].filter((f) => f.setsAttributes?.(f.schema.parse(f.createDefaultConfig())).includes(need.name)).map((f) => f.type);
+        const by = setters.length ? `only the ${setters.map((t) => `"${t}"`).join(' or ')} processor sets it` : 'a processor sets it';
+        const warning = `${displayPath(path)}: "${need.name}" is missing from every event of pipeline ${pipeline.id}: ${by}, and none comes before "${ref}"`;
+        if (!warnings.includes(warning)) warnings.push(warning);
+        continue;
+      }
+      const alternatives = need.alternatives ?? [];
+      const hint = suggestion(need.name, [...alternatives, ...available]);
+      at(path, `unknown attribute "${need.name}"${hint} (write ${alternatives.length ? `a preset (${alternatives.join(', ')}) or ` : ''}an attribute of the events, see docs/reference.md#attributes)`);
+    }
+    for (const a of factory.setsAttributes?.(config) ?? []) available.add(a);
+  }
 }
 
 /** Loads files and resolves them in one step. */

@@ -43,3 +43,14 @@ export function addressWords(text: string): number[] {
   if (p.length !== 4 || p.some((x) => !Number.isInteger(x))) return [];
   return [word(p[0]!, p[1]!, p[2]!, p[3]!)];
 }
+
+/** `host:port` to listen on: a name or IPv4 address (or nothing: every interface), or `[IPv6]`. */
+export const LISTEN_ENDPOINT = /^(\[[0-9a-fA-F:]+\]|[^:\s]*):\d{1,5}$/;
+
+/** A LISTEN_ENDPOINT's host (0.0.0.0 when empty, IPv6 without brackets) and port. */
+export function splitHostPort(endpoint: string): { host: string; port: number } {
+  const i = endpoint.lastIndexOf(':');
+  let host = endpoint.slice(0, i);
+  if (host.startsWith('[')) host = host.slice(1, -1);
+  return { host: host || '0.0.0.0', port: Number(endpoint.slice(i + 1)) };
+}

@@ -9,6 +9,7 @@ import type { z } from 'zod';
 import type { EventBatch } from './events.js';
 import type { Logger } from './logger.js';
 import type { MetricBatch } from './metrics.js';
+import type { StatusHub, StatusReporter } from './status.js';
 import type { ComponentTelemetry } from './telemetry.js';
 
 export type ComponentKind = 'receiver' | 'processor' | 'exporter';
@@ -33,11 +34,13 @@ export interface ComponentContext {
   telemetry: ComponentTelemetry;
   /** Time source for windows and timers; TestScheduler in marble tests. */
   scheduler: SchedulerLike;
+  /** How the component is doing, for health_check (receivers and exporters, in a service). */
+  status?: StatusReporter;
 }
 
 interface FactoryBase<C> {
   readonly type: string;
-  readonly kind: ComponentKind;
+  readonly kind: ComponentKind | 'extension';
   /** One line for `tcpotel components`. */
   readonly description: string;
   /** Validates a config: the defaults with the user's YAML merged over them. */
@@ -66,6 +69,14 @@ export interface ProcessorFactory<C = unknown> extends FactoryBase<C> {
   output(input: BatchType): BatchType;
   /** A pure operator factory: it never subscribes by itself. */
   create(config: C, ctx: ComponentContext): OperatorFunction<Batch, Batch>;
+  /** Attributes it sets on events: later processors of the pipeline may read them. */
+  setsAttributes?(config: C): readonly string[];
+  /**
+   * Attribute names its config reads from events, each with where the config names it
+   * (relative to the processor): validation checks each against what the events carry
+   * and the processors before it set.
+   */
+  readsAttributes?(config: C): ReadonlyArray<{ name: string; path: ReadonlyArray<string | number>; alternatives?: readonly string[] }>;
 }
 
 export interface Exporter {
@@ -96,7 +107,28 @@ export interface ExporterFactory<C = unknown> extends FactoryBase<C> {
   demand?(config: C): 'totals' | 'series';
 }
 
-export type AnyFactory = ReceiverFactory | ProcessorFactory | ExporterFactory;
+/**
+ * An extension: something beside the pipelines, as in the Collector (health_check). It
+ * starts before every pipeline component and stops after them, so it sees the whole life.
+ */
+export interface Extension {
+  start(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+export interface ExtensionContext {
+  id: string;
+  logger: Logger;
+  /** Every component's status and the service's state. */
+  status: StatusHub;
+}
+
+export interface ExtensionFactory<C = unknown> extends FactoryBase<C> {
+  readonly kind: 'extension';
+  create(config: C, ctx: ExtensionContext): Extension;
+}
+
+export type AnyFactory = ReceiverFactory | ProcessorFactory | ExporterFactory | ExtensionFactory;
 
 /** "aggregate/flows" -> { type: "aggregate", name: "flows" } */
 export function parseComponentId(id: string): { type: string; name?: string } {

@@ -6,7 +6,8 @@
  * and drain, processors flush as their input completes, exporters flush last.
  */
 import { asyncScheduler, filter, map, merge, type MonoTypeOperatorFunction, type SchedulerLike, type Subscription } from 'rxjs';
-import type { Batch, Exporter, ExporterFactory, Receiver, Signal } from '../core/component.js';
+import type { Batch, Exporter, ExporterFactory, Extension, Receiver, Signal } from '../core/component.js';
+import { StatusHub, type StatusReporter } from '../core/status.js';
 import type { Logger } from '../core/logger.js';
 import { MemoryGuard } from '../core/memory.js';
 import { SELF_METRICS, Telemetry, componentTelemetry, type ComponentTelemetry } from '../core/telemetry.js';
@@ -61,6 +62,11 @@ export class Service {
   readonly receivers = new Map<string, Receiver>();
   /** Keyed by "<exporter id>|<signal>": an exporter used by logs and metrics pipelines runs twice. */
   readonly exporters = new Map<string, Exporter>();
+  /** service::extensions, in order: they start first and stop last. */
+  readonly extensions = new Map<string, Extension>();
+  /** How every receiver, exporter and pipeline is doing, for the extensions. */
+  readonly status = new StatusHub();
+  private readonly statusOf = new Map<string, StatusReporter>();
   private readonly pipelines: RunningPipeline[] = [];
   private readonly logger: Logger;
   private readonly scheduler: SchedulerLike;
@@ -86,11 +92,16 @@ export class Service {
 
   private build(): void {
     const { config } = this;
+    for (const xid of config.serviceExtensions) {
+      const x = config.extensions.get(xid)!;
+      this.extensions.set(xid, x.factory.create(x.config, { id: xid, logger: this.logger.child({ component: xid }), status: this.status }));
+    }
     const ctxFor = (id: string, kind: 'receiver' | 'exporter', signal?: string) => ({
       id,
       logger: this.logger.child({ component: id, ...(signal ? { signal } : {}) }),
       telemetry: componentTelemetry(this.telemetry, { id, kind, signal }),
       scheduler: this.scheduler,
+      status: this.reporter(kind, id, signal),
     });
     for (const p of config.pipelines) {
       for (const rid of p.receivers) {
@@ -122,15 +133,33 @@ export class Service {
     for (const line of describePlan(plan)) this.logger.info(line);
   }
 
-  /** Exporters first, then the pipelines, then the receivers. */
+  private reporter(kind: string, id: string, signal?: string): StatusReporter {
+    const key = `${kind}|${id}|${signal ?? ''}`;
+    let r = this.statusOf.get(key);
+    if (!r) this.statusOf.set(key, (r = this.status.reporter(kind, id, signal)));
+    return r;
+  }
+
+  /** Extensions first, then exporters, then the pipelines, then the receivers. */
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
+    for (const [id, extension] of this.extensions) {
+      try {
+        await extension.start();
+      } catch (err) {
+        await this.stopExtensions();
+        throw annotate(err, `extension ${id}`);
+      }
+    }
     for (const [key, exporter] of this.exporters) {
       try {
         await exporter.start();
+        const [id, signal] = key.split('|');
+        this.reporter('exporter', id!, signal).ok();
       } catch (err) {
         await this.stopExporters();
+        await this.stopExtensions();
         throw annotate(err, `exporter ${key.split('|')[0]}`);
       }
     }
@@ -138,13 +167,17 @@ export class Service {
     for (const p of this.config.pipelines) this.wire(p);
     const started: Receiver[] = [];
     for (const [id, receiver] of this.receivers) {
+      const status = this.reporter('receiver', id);
+      // A receiver whose stream fails has failed for good: health_check says so.
+      receiver.output.subscribe({ error: (err) => status.permanentError(err) });
       try {
         await receiver.start();
         started.push(receiver);
+        status.ok();
       } catch (err) {
         for (const r of started) await r.shutdown().catch(() => undefined);
         this.abortPipelines();
-        this.stopping = this.stopExporters();
+        this.stopping = this.stopExporters().then(() => this.stopExtensions());
         await this.stopping;
         throw annotate(err, `receiver ${id}`);
       }
@@ -158,6 +191,7 @@ export class Service {
         throw err;
       }
     }
+    this.status.setService('running');
     this.logger.info({ pipelines: this.config.pipelines.map((p) => p.id), receivers: [...this.receivers.keys()] }, 'tcpotel is running');
   }
 
@@ -200,6 +234,7 @@ export class Service {
       },
       error: (err) => {
         this.logger.error({ err, pipeline: p.id }, 'pipeline failed');
+        this.reporter('pipeline', p.id).permanentError(err);
         markDone();
         this.reportFailure(err instanceof Error ? err : new Error(String(err)));
       },
@@ -233,6 +268,7 @@ export class Service {
     const deadline = Date.now() + timeoutMs;
     const left = () => deadline - Date.now();
     this.logger.info({ timeoutMs }, 'shutting down');
+    this.status.setService('stopping');
     const receivers = Promise.all(
       [...this.receivers].map(([id, r]) =>
         r.shutdown().catch((err) => this.logger.error({ err, receiver: id }, 'receiver shutdown failed')),
@@ -245,6 +281,7 @@ export class Service {
     }
     await this.stopExporters(deadline);
     this.memory.stop();
+    await this.stopExtensions();
     this.logger.info({ exporters: this.exporterTotals(), dropped: this.droppedTotals() }, 'stopped');
   }
 
@@ -272,6 +309,13 @@ export class Service {
       out[key] = (out[key] ?? 0) + p.value;
     }
     return out;
+  }
+
+  private async stopExtensions(): Promise<void> {
+    this.status.setService('stopped');
+    for (const [id, x] of [...this.extensions].reverse()) {
+      await x.shutdown().catch((err) => this.logger.error({ err, extension: id }, 'extension shutdown failed'));
+    }
   }
 
   /** Stops the pipelines where they are: nothing more reaches the exporters. */

@@ -63,6 +63,16 @@ export const ATTR = {
   overflow: 'otel.metric.overflow',
 } as const;
 
+/** Attributes only the `process` processor sets (from /proc and the owner's cgroup). */
+export const PROCESS_ATTRS: readonly string[] = [ATTR.processExecutablePath, ATTR.processCommandLine, ATTR.processOwner, ATTR.containerId, ATTR.k8sPodUid];
+
+/**
+ * Attributes that name where a connection's owner runs rather than the connection: an
+ * exporter that groups its output by resource (OTLP) puts each distinct set of them on a
+ * resource of its own, as the Collector's k8sattributes processor expects.
+ */
+export const RESOURCE_IDENTITY_ATTRS: readonly string[] = [ATTR.containerId, ATTR.k8sPodUid];
+
 /** Resource attributes (the resource processor's detectors, and what every export carries). */
 export const RESOURCE_ATTR = {
   serviceName: 'service.name',

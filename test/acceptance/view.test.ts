@@ -223,7 +223,7 @@ async function summaryRun(args: string[], port: number, drive: () => Promise<num
     assert.ok(ours.length >= 6, `the process holds its BPF programs (${ours.length})`);
     await drive();
     const total = N * (K + M);
-    await poll(`a summary line with tx_total=${total}`, 15_000, () => (p.lines().some((l) => l.includes(` tx_total=${total} `)) ? true : undefined), () => p.lines().slice(-3).join('\n'));
+    await poll(`a summary line with tx_total=${total}`, 15_000, () => (p.lines().some((l) => l.includes(` tx_total=${total}B `)) ? true : undefined), () => p.lines().slice(-3).join('\n'));
     await sleep(1200);
     p.child.kill('SIGINT');
     assert.equal(await p.exit, 0, p.stderr());
@@ -251,8 +251,8 @@ function assertExact(fields: Record<string, number>[]) {
   const sum = (k: string) => fields.reduce((n, f) => n + f[k]!, 0);
   assert.equal(sum('new'), 2 * N, 'new= adds up to the connections opened');
   assert.equal(sum('closed'), 2 * N, 'closed= adds up to the connections closed');
-  // tx= is bytes per second: times the interval (two decimals) it adds up to the total, within rounding.
-  const txBytes = fields.reduce((n, f) => n + f.tx! * f.interval!, 0);
+  // tx_rate= is bytes per second: times the interval (two decimals) it adds up to the total, within rounding.
+  const txBytes = fields.reduce((n, f) => n + f.tx_rate! * f.interval!, 0);
   assert.ok(Math.abs(txBytes - total) <= total * 0.01, `${txBytes} vs ${total}`);
   for (const f of fields.slice(0, -1)) assert.ok(f.interval! > 0.8 && f.interval! < 1.3, `interval=${f.interval}`);
   // Totals only grow.
@@ -265,7 +265,7 @@ test('summary lines when stdout is piped: exact numbers for known traffic; SIGIN
   const overlay = tempFile('overlay.yaml', `receivers:\n  ebpf:\n    filter:\n      ports: [${t.server.port}]\nexporters:\n  prometheus:\n    endpoint: 127.0.0.1:0\n`);
   try {
     const r = await summaryRun(['run', '--config', DEFAULT, '--config', overlay], t.server.port, t.drive);
-    assert.match(r.lines[0]!, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ conns total=\d+ active=\d+ new=\d+ closed=\d+ failed=\d+ tx=\d+ rx=\d+ retrans=\d+ resets=\d+ tx_total=\d+ rx_total=\d+ failed_total=\d+ retrans_total=\d+ resets_total=\d+ interval=\d+\.\d\d$/);
+    assert.match(r.lines[0]!, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ conns total=\d+ active=\d+ new=\d+ closed=\d+ failed=\d+ tx_rate=\d+B\/s rx_rate=\d+B\/s retrans=\d+ resets=\d+ tx_total=\d+B rx_total=\d+B failed_total=\d+ retrans_total=\d+ resets_total=\d+ interval=\d+\.\d\ds$/);
     assertExact(r.fields);
   } finally {
     t.server.kill();

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { Signal } from '../../core/component.js';
 import { duration, endpointPort, parseDuration } from '../../config/units.js';
 import { defaultQueue, defaultRetry, queueSchema, retrySchema } from '../shared/sender.js';
+import { RESOURCE_IDENTITY_ATTRS } from '../../semconv/attributes.js';
 
 const tlsSchema = z.strictObject({
   /** gRPC: plaintext (no TLS). */
@@ -46,6 +47,12 @@ const common = {
   series_expiry: duration(),
   retry_on_failure: retrySchema,
   sending_queue: queueSchema,
+  /**
+   * Attributes that move from points and log records to the resource, one resource per
+   * distinct set of their values (as the Collector's groupbyattrs): by default container.id
+   * and k8s.pod.uid, where a gateway's k8sattributes processor looks. []: left on the points.
+   */
+  group_by_attrs: z.array(z.string().min(1, { message: 'an attribute name cannot be empty' })),
 };
 
 export const otlpConfigSchema = z.strictObject(common).superRefine((c, ctx) => {
@@ -89,6 +96,7 @@ function commonDefaults() {
     series_expiry: '5m',
     retry_on_failure: defaultRetry(),
     sending_queue: defaultQueue(),
+    group_by_attrs: [...RESOURCE_IDENTITY_ATTRS],
   };
 }
 

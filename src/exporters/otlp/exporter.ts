@@ -12,6 +12,7 @@ import type { Batch, Exporter, ExporterContext } from '../../core/component.js';
 import { nowHrTime } from '../../core/metrics.js';
 import { MetricsAccumulator } from '../shared/accumulator.js';
 import { batchToLogRecords } from '../shared/logs.js';
+import { groupByAttributes } from '../shared/resource-groups.js';
 import { QueuedRetrySender, type QueueSettings, type RetrySettings } from '../shared/sender.js';
 import { SELF_METRICS_DEFS } from '../../semconv/metrics.js';
 import { redactHeaders, type ResolvedOtlp } from './config.js';
@@ -24,6 +25,13 @@ const MAX_RECORDS_PER_REQUEST = 4096;
 interface Payload {
   body: Uint8Array;
   items: number;
+}
+
+/** Serialized requests joined into one; undefined when any failed to encode. */
+function concatRequests(bodies: (Uint8Array | undefined)[]): Uint8Array | undefined {
+  if (bodies.length === 1) return bodies[0];
+  if (bodies.some((b) => b === undefined)) return undefined;
+  return Buffer.concat(bodies as Uint8Array[]);
 }
 
 function pointCount(rm: ResourceMetrics): number {
@@ -40,6 +48,8 @@ export interface OtlpExporterSettings {
   seriesExpiryMs: number;
   /** Add tcpotel's own metrics to every metrics export. */
   includeSelfMetrics: boolean;
+  /** Attributes that move to the resource (group_by_attrs). */
+  groupBy: readonly string[];
 }
 
 export class OtlpExporter implements Exporter {
@@ -70,6 +80,7 @@ export class OtlpExporter implements Exporter {
       send: (p, signal) => this.transport!.send(p.body, signal),
       telemetry: ctx.telemetry,
       logger: ctx.logger,
+      status: ctx.status,
     });
   }
 
@@ -88,10 +99,13 @@ export class OtlpExporter implements Exporter {
       this.metrics.add(batch);
       if (this.settings.includeSelfMetrics) this.metrics.setSelf(this.ctx.telemetry.telemetry.collect(), batch.endTime);
       if (this.settings.resolved.temporality === 'delta' && !this.metrics.hasUpdates) return;
-      const rm = this.metrics.collect(nowHrTime());
-      const items = pointCount(rm);
+      // One resource per pod / container (group_by_attrs), all in one request: a request is
+      // `repeated ResourceMetrics resource_metrics = 1`, and protobuf messages concatenate, so
+      // each part serialized as a request of one, the bytes joined, is the request of all.
+      const parts = groupByAttributes(this.metrics.collect(nowHrTime()), this.settings.groupBy);
+      const items = parts.reduce((n, rm) => n + pointCount(rm), 0);
       if (!this.sender.fits(items)) return this.sender.refuse(items);
-      this.offer(items, () => ProtobufMetricsSerializer.serializeRequest(rm));
+      this.offer(items, () => concatRequests(parts.map((rm) => ProtobufMetricsSerializer.serializeRequest(rm))));
       return;
     }
     if (this.ctx.signal !== 'logs' || batch.events.length === 0) return;
@@ -105,7 +119,7 @@ export class OtlpExporter implements Exporter {
         this.sender.refuse(slice.length);
         continue;
       }
-      this.offer(slice.length, () => ProtobufLogsSerializer.serializeRequest(batchToLogRecords({ ...batch, events: slice })));
+      this.offer(slice.length, () => ProtobufLogsSerializer.serializeRequest(batchToLogRecords({ ...batch, events: slice }, this.settings.groupBy)));
     }
   }
 

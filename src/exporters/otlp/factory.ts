@@ -18,6 +18,7 @@ function settings(transport: 'grpc' | 'http', config: OtlpConfig | OtlpHttpConfi
     maxSeries: config.max_series,
     seriesExpiryMs: config.series_expiry,
     includeSelfMetrics: selfMetrics,
+    groupBy: config.group_by_attrs,
   };
 }
 

@@ -1,12 +1,15 @@
 /** Settings of the prometheus exporter: where it listens, what it keeps, what a client may cost. */
 import { z } from 'zod';
 import { duration } from '../../config/units.js';
+import { LISTEN_ENDPOINT, splitHostPort } from '../../core/address.js';
+
+export { splitHostPort };
 
 const positiveDuration = (key: string) => duration().refine((ms) => ms > 0, { message: `${key} must be more than 0` });
 
 export const prometheusConfigSchema = z.strictObject({
   /** host:port to listen on. */
-  endpoint: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]*):\d{1,5}$/, { message: 'endpoint must be host:port, e.g. 127.0.0.1:9464' }),
+  endpoint: z.string().regex(LISTEN_ENDPOINT, { message: 'endpoint must be host:port, e.g. 127.0.0.1:9464' }),
   /** Prefix for every metric name. */
   namespace: z.string().regex(/^([a-zA-Z_][a-zA-Z0-9_]*)?$/, { message: 'namespace must be a valid Prometheus name prefix' }),
   /** Series that nothing updates for this long disappear from the endpoint. */
@@ -39,11 +42,4 @@ export function defaultPrometheusConfig() {
     idle_timeout: '2m',
     write_timeout: '10s',
   };
-}
-
-export function splitHostPort(endpoint: string): { host: string; port: number } {
-  const i = endpoint.lastIndexOf(':');
-  let host = endpoint.slice(0, i);
-  if (host.startsWith('[')) host = host.slice(1, -1);
-  return { host: host || '0.0.0.0', port: Number(endpoint.slice(i + 1)) };
 }

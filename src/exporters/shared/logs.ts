@@ -6,7 +6,7 @@
 import { SeverityNumber } from '@opentelemetry/api-logs';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import type { Resource } from '@opentelemetry/resources';
-import type { EventBatch, TcpEvent } from '../../core/events.js';
+import type { AttributeValue, EventBatch, TcpEvent } from '../../core/events.js';
 import { errorType } from '../../core/events.js';
 import { monotonicToHrTime } from '../../core/clock.js';
 import { nowHrTime } from '../../core/metrics.js';
@@ -65,8 +65,31 @@ export function eventToLogRecord(ev: TcpEvent, resource: Resource, observed = no
   };
 }
 
-export function batchToLogRecords(batch: EventBatch): ReadableLogRecord[] {
+/**
+ * A batch's log records. `groupBy`: attributes that move from each record to its resource
+ * (one resource per distinct set of their values, as the Collector's groupbyattrs), e.g.
+ * container.id and k8s.pod.uid, where k8sattributes looks for them.
+ */
+export function batchToLogRecords(batch: EventBatch, groupBy: readonly string[] = []): ReadableLogRecord[] {
   const resource = buildResource(batch.resource ?? {});
   const observed = nowHrTime();
-  return batch.events.map((ev) => eventToLogRecord(ev, resource, observed));
+  if (groupBy.length === 0) return batch.events.map((ev) => eventToLogRecord(ev, resource, observed));
+  const resources = new Map<string, Resource>();
+  return batch.events.map((ev) => {
+    const record = eventToLogRecord(ev, resource, observed);
+    const attrs = record.attributes as Record<string, AttributeValue>;
+    let id = '';
+    let moved: Record<string, AttributeValue> | undefined;
+    for (const k of groupBy) {
+      const v = attrs[k];
+      if (v === undefined) continue;
+      id += `${k}=${String(v)}\u0000`;
+      (moved ??= {})[k] = v;
+      delete attrs[k];
+    }
+    if (!moved) return record;
+    let r = resources.get(id);
+    if (!r) resources.set(id, (r = buildResource({ ...batch.resource, ...moved })));
+    return { ...record, resource: r };
+  });
 }

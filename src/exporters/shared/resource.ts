@@ -28,14 +28,14 @@ export function buildResource(attrs: Attributes): Resource {
   });
 }
 
-let scope: { name: string; version: string } | undefined;
+let scope: { readonly name: string; readonly version: string } | undefined;
 
 /**
- * One object for every record: the OTLP serializers group records by scope identity, and a
- * new object per record would repeat the scope for each one.
+ * tcpotel's scope: one object, because OTLP serializers group log records by the identity
+ * of their scope (a fresh object per record made one ScopeLogs per record).
  */
-export function instrumentationScope() {
-  scope ??= Object.freeze({ name: 'tcpotel', version: tcpotelVersion() }) as { name: string; version: string };
+export function instrumentationScope(): { readonly name: string; readonly version: string } {
+  scope ??= Object.freeze({ name: 'tcpotel', version: tcpotelVersion() });
   return scope;
 }
 

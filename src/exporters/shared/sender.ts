@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import type { Logger } from '../../core/logger.js';
+import type { StatusReporter } from '../../core/status.js';
 import type { ComponentTelemetry } from '../../core/telemetry.js';
 import { byteSize, duration, formatDuration } from '../../config/units.js';
 import { SELF_METRICS_DEFS } from '../../semconv/metrics.js';
@@ -85,6 +86,8 @@ export interface SenderOptions<T> {
   latestWins?: boolean;
   telemetry: ComponentTelemetry;
   logger: Logger;
+  /** Told of each send's outcome: failing since the first failure after a success (health_check). */
+  status?: StatusReporter;
   /** Timer for back-off (tests shorten it). */
   sleep?: (ms: number) => Promise<void>;
 }
@@ -212,8 +215,10 @@ export class QueuedRetrySender<T> {
       try {
         await this.o.send(item, controller.signal);
         telemetry.outgoing(n);
+        this.o.status?.ok();
         return;
       } catch (err) {
+        this.o.status?.recoverableError(err);
         const message = String((err as Error)?.message ?? err);
         if (this.closing) {
           telemetry.dropped(n, 'shutdown');

@@ -5,22 +5,23 @@
  * ## The summary line (stdout not a terminal, or mode: summary)
  *
  * One line per period (by default every second), fields in this order, `key=value`
- * with raw numbers (no units, no thousands separators), separated by one space:
+ * with raw numbers (no thousands separators) followed by their unit where they have one
+ * (`B` bytes, `B/s` bytes per second, `s` seconds; counts have none), separated by one space:
  *
- *     2026-11-25T07:00:01Z conns total=12 active=3 new=2 closed=1 failed=0 tx=1200000 rx=3400000 retrans=0 resets=0 tx_total=5000000 rx_total=9000000 failed_total=0 retrans_total=0 resets_total=0 interval=1.00
+ *     2026-11-25T07:00:01Z conns total=12 active=3 new=2 closed=1 failed=0 tx_rate=1200000B/s rx_rate=3400000B/s retrans=0 resets=0 tx_total=5000000B rx_total=9000000B failed_total=0 retrans_total=0 resets_total=0 interval=1.00s
  *
  * - the time: end of the period, UTC, to the second; then the word `conns`;
  * - `total`: connections seen since start (open now + closed: opened, and already open at start);
  * - `active`: connections open now;
  * - `new`, `closed`, `failed`, `retrans`, `resets`: counts in the period (divide by `interval` for rates);
- * - `tx`, `rx`: bytes per second sent and received over the period (integers);
- * - `*_total`: since start (bytes for tx/rx);
- * - `interval`: seconds the period covered (two decimals).
+ * - `tx_rate`, `rx_rate`: bytes per second sent and received over the period (integers, `B/s`);
+ * - `*_total`: since start (`B` for tx/rx);
+ * - `interval`: seconds the period covered (two decimals, `s`).
  *
  * Fields are only ever added at the end. `grep -o 'active=[0-9]*'` and
- * `awk '{for(i=3;i<=NF;i++){split($i,kv,"=");v[kv[1]]=kv[2]}}'` work on it.
- * A last line covers the final, partial period at shutdown. Human units are in the
- * live view only.
+ * `awk '{for(i=3;i<=NF;i++){split($i,kv,"=");v[kv[1]]=kv[2]+0}}'` work on it (awk's `+0`
+ * drops the unit). A last line covers the final, partial period at shutdown. Human units
+ * (kB, MB/s) are in the live view only.
  */
 import type { ConnectionRow, Period, RecentEvent, SortKey, Totals, ViewSnapshot } from './model.js';
 import { periodRates } from './model.js';
@@ -76,36 +77,41 @@ export function clockTime(ms: number): string {
 export function summaryLine(totals: Totals, period: Period | undefined, endMs: number): string {
   const p = period ?? { opened: 0, closed: 0, failed: 0, tx: 0, rx: 0, retransmits: 0, resets: 0, seconds: 0 };
   const seconds = p.seconds > 0 ? p.seconds : 1;
-  const fields: [string, number | string][] = [
-    ['total', totals.connections],
-    ['active', totals.active],
-    ['new', p.opened],
-    ['closed', p.closed],
-    ['failed', p.failed],
-    ['tx', Math.round(p.tx / seconds)],
-    ['rx', Math.round(p.rx / seconds)],
-    ['retrans', p.retransmits],
-    ['resets', p.resets],
-    ['tx_total', totals.tx],
-    ['rx_total', totals.rx],
-    ['failed_total', totals.failed],
-    ['retrans_total', totals.retransmits],
-    ['resets_total', totals.resets],
-    ['interval', p.seconds.toFixed(2)],
+  const fields: [string, number | string, SummaryUnit][] = [
+    ['total', totals.connections, ''],
+    ['active', totals.active, ''],
+    ['new', p.opened, ''],
+    ['closed', p.closed, ''],
+    ['failed', p.failed, ''],
+    ['tx_rate', Math.round(p.tx / seconds), 'B/s'],
+    ['rx_rate', Math.round(p.rx / seconds), 'B/s'],
+    ['retrans', p.retransmits, ''],
+    ['resets', p.resets, ''],
+    ['tx_total', totals.tx, 'B'],
+    ['rx_total', totals.rx, 'B'],
+    ['failed_total', totals.failed, ''],
+    ['retrans_total', totals.retransmits, ''],
+    ['resets_total', totals.resets, ''],
+    ['interval', p.seconds.toFixed(2), 's'],
   ];
-  return `${isoSeconds(endMs)} conns ${fields.map(([k, v]) => `${k}=${v}`).join(' ')}`;
+  return `${isoSeconds(endMs)} conns ${fields.map(([k, v, unit]) => `${k}=${v}${unit}`).join(' ')}`;
 }
 
-/** Parses a summary line back into its fields (for tests and scripts). */
-export function parseSummaryLine(line: string): { time: string; fields: Record<string, number> } | undefined {
-  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) conns((?: [a-z_]+=[0-9.]+)+)$/.exec(line.trim());
+/** The units a summary line's values carry ('' for counts). */
+export type SummaryUnit = '' | 'B' | 'B/s' | 's';
+
+/** Parses a summary line back into its fields, numbers without their units (for tests and scripts). */
+export function parseSummaryLine(line: string): { time: string; fields: Record<string, number>; units: Record<string, SummaryUnit> } | undefined {
+  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) conns((?: [a-z_]+=[0-9.]+(?:B\/s|B|s)?)+)$/.exec(line.trim());
   if (!m) return undefined;
   const fields: Record<string, number> = {};
+  const units: Record<string, SummaryUnit> = {};
   for (const kv of m[2]!.trim().split(' ')) {
-    const [k, v] = kv.split('=');
+    const [, k, v, unit] = /^([a-z_]+)=([0-9.]+)(.*)$/.exec(kv)!;
     fields[k!] = Number(v);
+    units[k!] = unit as SummaryUnit;
   }
-  return { time: m[1]!, fields };
+  return { time: m[1]!, fields, units };
 }
 
 // ---------------------------------------------------------------------------------------

@@ -63,6 +63,16 @@ export function defaultAggregateConfig() {
   };
 }
 
+/**
+ * The attribute names a key list gives outside presets, with their places in the list:
+ * validation checks them against the attributes the pipeline's events carry.
+ */
+export function keyReferences(keys: string | string[]): Array<{ name: string; path: [string, number]; alternatives: string[] }> {
+  if (!Array.isArray(keys)) return [];
+  const presets = Object.keys(KEY_PRESETS);
+  return keys.flatMap((name, i) => (name in KEY_PRESETS ? [] : [{ name, path: ['keys', i] as [string, number], alternatives: presets }]));
+}
+
 /** The attribute names a config keys on, presets expanded, duplicates removed. */
 export function keyAttributes(keys: string | string[]): string[] {
   const list = Array.isArray(keys) ? keys : [keys];

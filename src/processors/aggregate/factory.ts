@@ -4,7 +4,7 @@ import type { StateCounts } from '../../core/events.js';
 import { pointCount, type MetricBatch } from '../../core/metrics.js';
 import { SELF_METRICS_DEFS } from '../../semconv/metrics.js';
 import { Aggregator, stateCountPoints } from './aggregator.js';
-import { aggregateConfigSchema, defaultAggregateConfig, type AggregateConfig } from './config.js';
+import { aggregateConfigSchema, defaultAggregateConfig, keyReferences, type AggregateConfig } from './config.js';
 import { tableBatch } from './window.js';
 
 /**
@@ -91,4 +91,5 @@ export const aggregateProcessorFactory: ProcessorFactory<AggregateConfig> = {
   accepts: ['events'],
   output: () => 'metrics',
   create: aggregate,
+  readsAttributes: (config) => keyReferences(config.keys),
 };

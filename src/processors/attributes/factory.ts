@@ -11,4 +11,5 @@ export const attributesProcessorFactory: ProcessorFactory<AttributesConfig> = {
   accepts: ['events', 'metrics'],
   output: (input) => input,
   create: attributes,
+  setsAttributes: (config) => config.actions.filter((a) => a.action === 'insert' || a.action === 'upsert').map((a) => a.key),
 };

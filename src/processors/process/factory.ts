@@ -1,6 +1,7 @@
 import type { ProcessorFactory } from '../../core/component.js';
 import { defaultProcessConfig, processConfigSchema, type ProcessConfig } from './config.js';
 import { enrichWithProcess } from './enrich.js';
+import { PROCESS_ATTRS } from '../../semconv/attributes.js';
 
 export const processProcessorFactory: ProcessorFactory<ProcessConfig> = {
   type: 'process',
@@ -11,4 +12,5 @@ export const processProcessorFactory: ProcessorFactory<ProcessConfig> = {
   accepts: ['events'],
   output: () => 'events',
   create: (config, ctx) => enrichWithProcess(config, ctx),
+  setsAttributes: () => PROCESS_ATTRS,
 };

@@ -56,7 +56,7 @@ test('summary mode: the metrics and logs instances of one id share a model; one 
   assert.equal(out.length, 2, 'the final partial period');
   const [first, last] = out.map((l) => parseSummaryLine(l)!);
   assert.deepEqual(first!.fields, {
-    total: 1, active: 1, new: 1, closed: 0, failed: 0, tx: 700, rx: 900, retrans: 0, resets: 0,
+    total: 1, active: 1, new: 1, closed: 0, failed: 0, tx_rate: 700, rx_rate: 900, retrans: 0, resets: 0,
     tx_total: 700, rx_total: 900, failed_total: 0, retrans_total: 0, resets_total: 0, interval: 1,
   });
   assert.equal(first!.time, '2026-11-25T07:00:01Z');

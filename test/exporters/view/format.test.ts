@@ -17,23 +17,25 @@ import { eventBatch } from '../../../src/core/events.js';
 import { makeEvent } from '../../processors/fixtures.js';
 import { T0, active, closed, conn, io, opened, sockets, windowBatch } from './fixtures.js';
 
-test('summary line: fixed field order, key=value with raw numbers, UTC time to the second', () => {
+test('summary line: fixed field order, key=value with raw numbers and their units, UTC time to the second', () => {
   const totals = { connections: 12, active: 3, opened: 10, closed: 9, failed: 4, tx: 5_000_000, rx: 9_000_000, retransmits: 7, resets: 1 };
   const period = { opened: 2, closed: 1, failed: 0, tx: 2_400_000, rx: 6_800_000, retransmits: 0, resets: 0, startMs: T0, endMs: T0 + 2000, seconds: 2, windows: 2 };
   const line = summaryLine(totals, period, T0 + 1999);
   assert.equal(
     line,
-    '2026-11-25T07:00:01Z conns total=12 active=3 new=2 closed=1 failed=0 tx=1200000 rx=3400000 retrans=0 resets=0 tx_total=5000000 rx_total=9000000 failed_total=4 retrans_total=7 resets_total=1 interval=2.00',
+    '2026-11-25T07:00:01Z conns total=12 active=3 new=2 closed=1 failed=0 tx_rate=1200000B/s rx_rate=3400000B/s retrans=0 resets=0 tx_total=5000000B rx_total=9000000B failed_total=4 retrans_total=7 resets_total=1 interval=2.00s',
   );
   const parsed = parseSummaryLine(line)!;
   assert.equal(parsed.time, '2026-11-25T07:00:01Z');
-  assert.deepEqual(Object.keys(parsed.fields), ['total', 'active', 'new', 'closed', 'failed', 'tx', 'rx', 'retrans', 'resets', 'tx_total', 'rx_total', 'failed_total', 'retrans_total', 'resets_total', 'interval']);
-  assert.equal(parsed.fields.tx, 1_200_000);
+  assert.deepEqual(Object.keys(parsed.fields), ['total', 'active', 'new', 'closed', 'failed', 'tx_rate', 'rx_rate', 'retrans', 'resets', 'tx_total', 'rx_total', 'failed_total', 'retrans_total', 'resets_total', 'interval']);
+  assert.equal(parsed.fields.tx_rate, 1_200_000);
+  assert.deepEqual([parsed.units.tx_rate, parsed.units.tx_total, parsed.units.interval, parsed.units.total], ['B/s', 'B', 's', '']);
+  assert.equal(parsed.fields.interval, 2);
   assert.equal(parseSummaryLine('not a summary line'), undefined);
   // Before any period: zeros, and the line still parses.
   const empty = summaryLine({ ...totals, connections: 0 }, undefined, T0);
   assert.ok(parseSummaryLine(empty), empty);
-  assert.match(empty, / new=0 closed=0 failed=0 tx=0 rx=0 .* interval=0\.00$/);
+  assert.match(empty, / new=0 closed=0 failed=0 tx_rate=0B\/s rx_rate=0B\/s .* interval=0\.00s$/);
 });
 
 test('numbers for people', () => {

@@ -71,7 +71,7 @@ test('totals since start, counts and rates of the last period, socket states: ex
   assert.equal(s.nowMs, T0 + 2000);
   assert.equal(
     summaryLine(m.totals(), m.lastPeriod(), m.nowMs),
-    '2026-11-25T07:00:02Z conns total=3 active=1 new=0 closed=2 failed=2 tx=5000 rx=100 retrans=3 resets=2 tx_total=6600 rx_total=1700 failed_total=2 retrans_total=3 resets_total=2 interval=1.00',
+    '2026-11-25T07:00:02Z conns total=3 active=1 new=0 closed=2 failed=2 tx_rate=5000B/s rx_rate=100B/s retrans=3 resets=2 tx_total=6600B rx_total=1700B failed_total=2 retrans_total=3 resets_total=2 interval=1.00s',
   );
 });
 
