@@ -12,7 +12,7 @@ import type { EventBatch, TcpEvent } from '../../core/events.js';
 import type { AttributeValue } from '../../core/events.js';
 import { monotonicToHrTime } from '../../core/clock.js';
 import { nowHrTime, type HrTime } from '../../core/metrics.js';
-import { ATTR, EVENT_NAMES, eventAttributes } from '../../semconv/attributes.js';
+import { ATTR, EVENT_NAMES, eventAttributes, visitEventAttributes } from '../../semconv/attributes.js';
 import { describeEvent, severityOf } from './logs.js';
 import { buildResource, instrumentationScope } from './resource.js';
 
@@ -73,15 +73,37 @@ function resourceJson(attrs: Record<string, AttributeValue> | undefined): string
   return json;
 }
 
+/** The attributes' JSON being written by `appendAttribute` (one event at a time). */
+let written = '';
+
+function appendAttribute(k: string, v: AttributeValue): void {
+  written += written.length ? `,${prefixOf(k)}` : prefixOf(k);
+  written += anyValue(v);
+  written += '}';
+}
+
+/** An event's attributes and its event.name, as eventAttributes() would give them, in order. */
+function attributesJson(ev: TcpEvent, eventName: string): string {
+  if (ev.attributes) {
+    // Processors set or removed some: the object form applies them in place.
+    const attributes = eventAttributes(ev);
+    attributes[ATTR.eventName] = eventName;
+    return keyValues(attributes);
+  }
+  written = '';
+  visitEventAttributes(ev, appendAttribute);
+  appendAttribute(ATTR.eventName, eventName);
+  return written;
+}
+
 function record(ev: TcpEvent, observed: string): string {
   const sev = severityOf(ev);
   const eventName = EVENT_NAMES[ev.kind];
-  const attributes = eventAttributes(ev);
-  attributes[ATTR.eventName] = eventName;
+  const attributes = attributesJson(ev, eventName);
   return (
     `{"timeUnixNano":"${nanos(monotonicToHrTime(ev.timeNs))}","observedTimeUnixNano":"${observed}",` +
     `"severityNumber":${sev.number},"severityText":"${sev.text}","body":{"stringValue":${jsonString(describeEvent(ev))}},` +
-    `"eventName":"${eventName}","attributes":[${keyValues(attributes)}],"droppedAttributesCount":0}`
+    `"eventName":"${eventName}","attributes":[${attributes}],"droppedAttributesCount":0}`
   );
 }
 
