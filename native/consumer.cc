@@ -209,7 +209,7 @@ void ConsumeLoop(Consumer* c) {
   TakeIteratorRuns(c);
   if (Flush(c, true) != Handed::kYes) return;
   if (c->failed_errno) {
-    // Stopped on its own: JS hears why (onChunk(undefined, BpfError)), then the function
+    // Stopped on its own: JS hears why (onChunk(undefined, NativeError)), then the function
     // is released as after stop().
     int err = c->failed_errno;
     std::string op = c->failed_op;
