@@ -102,11 +102,13 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
         skel_->rodata->filter_ports[i] = (uint16_t)CheckedInt(env, ports.Get(i), "ports", 0, 65535);
       skel_->rodata->filter_nports = n;
     }
-    // The ring: a power of two of pages, at most 2^31 (the kernel's limit for max_entries' use here).
-    uint64_t ring = num("ringBytes", 16 << 20, 4096, 1ull << 31);
+    // The sizes come from the receiver's config (src/receivers/ebpf/config.ts), which holds
+    // their defaults: required here. The ring: a power of two of pages, at most 2^31 (the
+    // kernel's limit for max_entries' use here).
+    uint64_t ring = CheckedInt(env, opts.Get("ringBytes"), "ringBytes", 4096, 1ull << 31);
     if (ring & (ring - 1)) throw Napi::RangeError::New(env, "ringBytes: " + std::to_string(ring) + " is not a power of two");
     BPF_CHECK(env, bpf_map__set_max_entries(skel_->maps.events, (uint32_t)ring), "set ring buffer size");
-    BPF_CHECK(env, bpf_map__set_max_entries(skel_->maps.socks, (uint32_t)num("maxSockets", 131072, 1, UINT32_MAX)),
+    BPF_CHECK(env, bpf_map__set_max_entries(skel_->maps.socks, (uint32_t)CheckedInt(env, opts.Get("maxSockets"), "maxSockets", 1, UINT32_MAX)),
               "set socket map size");
 
     // Records: the kinds some pipeline takes as events, and those pipelines' filters.

@@ -151,11 +151,11 @@ export class EbpfReceiver implements Receiver, PushdownReceiver {
    * and fewer details (changes seen at the poll interval, no per-segment events).
    */
   private async startFallback(reason: SetupError): Promise<void> {
-    const sockdiagReceiverFactory = this.deps.fallback;
-    if (!sockdiagReceiverFactory) throw reason;
+    const factory = this.deps.fallback;
+    if (!factory) throw reason;
     const poll = this.config.sample_interval > 0 ? Math.min(this.config.sample_interval, 1000) : 1000;
-    const config = sockdiagReceiverFactory.schema.parse({
-      ...(sockdiagReceiverFactory.createDefaultConfig() as object),
+    const config = factory.schema.parse({
+      ...(factory.createDefaultConfig() as object),
       poll_interval: poll,
       families: this.config.filter.family === 'any' ? ['ipv4', 'ipv6'] : [this.config.filter.family],
     });
@@ -163,7 +163,7 @@ export class EbpfReceiver implements Receiver, PushdownReceiver {
       { reason: reason.message, hint: reason.hint },
       `eBPF is unavailable here: falling back to the sockdiag receiver (polling every ${poll} ms; set receivers::${this.ctx.id}::fallback: none to fail instead)`,
     );
-    const fallback = sockdiagReceiverFactory.create(config, this.ctx);
+    const fallback = factory.create(config, this.ctx);
     this.fallback = fallback;
     // The kernel-side filter, applied here instead.
     const { ports, pid } = this.config.filter;

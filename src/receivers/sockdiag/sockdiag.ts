@@ -148,9 +148,8 @@ function netnsInode(): number {
 /** Turns a failed first dump into an error that says what to do. */
 export function explainSockdiagError(err: unknown): Error {
   if (!(err instanceof NativeError)) return err as Error;
-  const e = err;
-  const what = `sock_diag (netlink inet_diag) failed: ${e.message}`;
-  switch (e.code) {
+  const what = `sock_diag (netlink inet_diag) failed: ${err.message}`;
+  switch (err.code) {
     case 'EPROTONOSUPPORT':
     case 'ENOENT':
     case 'EAFNOSUPPORT':
