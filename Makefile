@@ -46,7 +46,7 @@ $(OUT)/probe.skel.h: $(OUT)/probe.bpf.o
 	$(BPFTOOL) gen skeleton $< name probe_bpf > $@.tmp && mv $@.tmp $@
 
 addon: build/Release/tcpotel.node
-build/Release/tcpotel.node: native/tcpotel.cc native/sockdiag.cc binding.gyp $(OUT)/tcpotel.skel.h $(OUT)/probe.skel.h bpf/tcpotel.h | node_modules/.package-lock.json
+build/Release/tcpotel.node: $(wildcard native/*.cc native/*.h) binding.gyp $(OUT)/tcpotel.skel.h $(OUT)/probe.skel.h bpf/tcpotel.h | node_modules/.package-lock.json
 	$(NODE_GYP) configure $(NODEDIR)
 	$(NODE_GYP) build $(NODEDIR) -j 2
 

@@ -2,7 +2,16 @@
   "targets": [
     {
       "target_name": "tcpotel",
-      "sources": ["native/tcpotel.cc", "native/sockdiag.cc"],
+      "sources": [
+        "native/addon.cc",
+        "native/aggregates.cc",
+        "native/consumer.cc",
+        "native/errors.cc",
+        "native/probes.cc",
+        "native/sockdiag.cc",
+        "native/system.cc",
+        "native/tracer.cc"
+      ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "bpf/.output",

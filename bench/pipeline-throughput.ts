@@ -16,7 +16,7 @@ import type { Batch, Exporter } from '../src/core/component.js';
 import { eventBatch, type EventBatch } from '../src/core/events.js';
 import { Telemetry } from '../src/core/telemetry.js';
 import { decodeRecords } from '../src/receivers/ebpf/record.js';
-import { EbpfReceiver } from '../src/receivers/ebpf/receiver.js';
+import { EbpfReceiver } from '../src/receivers/ebpf/ebpf.js';
 import { ebpfConfigSchema, defaultEbpfConfig } from '../src/receivers/ebpf/config.js';
 import { filterProcessorFactory, sampleProcessorFactory } from '../src/processors/index.js';
 import { aggregateProcessorFactory } from '../src/processors/aggregate/factory.js';

@@ -12,9 +12,9 @@
 //   sockdiagLookup(query: Buffer): Buffer                 the sockets of `query` (records, of
 //                                                        which family, addresses, ports and
 //                                                        cookie are used) that still exist
-//   sockdiagLayout(): { recordSize, offsets }            for the layout test
-// families holds 4 and/or 6. Failures throw (or reject with) an Error carrying
-// `errno`, `code` (e.g. "EACCES") and `syscall`.
+//   sockdiagLayout(): { recordSize, offsets, flags }     for the layout test
+// families holds 4 and/or 6. Failures throw (or reject with) a NativeError (errors.h), its
+// op the failing call (e.g. "sendto"), its message "sock_diag: <op> failed: <strerror>".
 //
 // The Buffer holds packed fixed-size records, one per socket, little-endian, in this layout
 // (src/receivers/sockdiag/record.ts decodes it; the layout test compares the offsets):
@@ -44,7 +44,7 @@
 //   104  u64  bytes_sent      tcpi_bytes_sent (data bytes sent, retransmits included)
 //   112                       record size
 
-#include <napi.h>
+#include "sockdiag.h"
 
 #include <cerrno>
 #include <cstddef>
@@ -65,6 +65,11 @@
 #include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
 #include <linux/tcp.h>
+
+#include "errors.h"
+#include "system.h"
+
+namespace tcpotel {
 
 namespace {
 
@@ -100,26 +105,6 @@ constexpr uint8_t kFlagInfo = 1;
 struct DumpError {
   int err;          // positive errno
   const char* op;   // the failing call
-};
-
-// The errno's symbolic name ("EPERM"), from glibc.
-const char* ErrnoCode(int err) {
-  const char* name = strerrorname_np(err);
-  return name ? name : "EUNKNOWN";
-}
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
 };
 
 void AppendRecord(const inet_diag_msg* msg, size_t attr_len, std::vector<uint8_t>* out) {
@@ -183,20 +168,34 @@ DiagRequest MakeRequest(uint8_t family, uint16_t flags, uint32_t seq) {
   return request;
 }
 
-// One dump of one family into `out`. Throws DumpError.
-void DumpFamily(int fd, int family, uint32_t seq, std::vector<uint8_t>* out) {
-  DiagRequest request = MakeRequest((uint8_t)family, NLM_F_REQUEST | NLM_F_DUMP, seq);
-  request.req.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
-  request.req.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
-
+// Sends one request to the kernel. Throws DumpError.
+void Send(int fd, const DiagRequest& request) {
   sockaddr_nl kernel;
   std::memset(&kernel, 0, sizeof(kernel));
   kernel.nl_family = AF_NETLINK;
   ssize_t sent;
   do {
-    sent = sendto(fd, &request, sizeof(request), 0, reinterpret_cast<sockaddr*>(&kernel), sizeof(kernel));
+    sent = sendto(fd, &request, sizeof(request), 0, reinterpret_cast<const sockaddr*>(&kernel), sizeof(kernel));
   } while (sent < 0 && errno == EINTR);
   if (sent < 0) throw DumpError{errno, "sendto"};
+}
+
+// A netlink sock_diag socket; replies are awaited 5 s at most (a dump never takes seconds,
+// a stuck one must not hang the caller). Throws DumpError.
+int OpenDiagSocket() {
+  int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (fd < 0) throw DumpError{errno, "socket(NETLINK_SOCK_DIAG)"};
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  return fd;
+}
+
+// One dump of one family into `out`. Throws DumpError.
+void DumpFamily(int fd, int family, uint32_t seq, std::vector<uint8_t>* out) {
+  DiagRequest request = MakeRequest((uint8_t)family, NLM_F_REQUEST | NLM_F_DUMP, seq);
+  request.req.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+  request.req.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+  Send(fd, request);
 
   // Dump replies come in skbs of at most 32 KiB (more with a larger receive buffer on
   // some kernels): a 64 KiB buffer always holds one whole datagram.
@@ -245,11 +244,7 @@ void DumpFamily(int fd, int family, uint32_t seq, std::vector<uint8_t>* out) {
 std::vector<uint8_t> Dump(const std::vector<int>& families) {
   std::vector<uint8_t> out;
   out.reserve(1024 * sizeof(SockdiagRecord));
-  Fd fd(socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
-  if (fd.get() < 0) throw DumpError{errno, "socket(NETLINK_SOCK_DIAG)"};
-  // A bounded wait: a dump never takes seconds, a stuck one must not hang the caller.
-  timeval tv{5, 0};
-  setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  Fd fd(OpenDiagSocket());
   int rcvbuf = 1 << 20;
   setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
   uint32_t seq = 1;
@@ -264,14 +259,8 @@ std::vector<uint8_t> Dump(const std::vector<int>& families) {
 // Returns the records of those that still exist. Throws DumpError.
 std::vector<uint8_t> Lookup(const uint8_t* query, size_t count) {
   std::vector<uint8_t> out;
-  Fd fd(socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
-  if (fd.get() < 0) throw DumpError{errno, "socket(NETLINK_SOCK_DIAG)"};
-  timeval tv{5, 0};
-  setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  Fd fd(OpenDiagSocket());
   std::vector<uint8_t> buf(64 * 1024);
-  sockaddr_nl kernel;
-  std::memset(&kernel, 0, sizeof(kernel));
-  kernel.nl_family = AF_NETLINK;
   for (size_t i = 0; i < count; i++) {
     SockdiagRecord q;
     std::memcpy(&q, query + i * sizeof(SockdiagRecord), sizeof(q));
@@ -283,11 +272,7 @@ std::vector<uint8_t> Lookup(const uint8_t* query, size_t count) {
     std::memcpy(request.req.id.idiag_dst, q.daddr, 16);
     request.req.id.idiag_cookie[0] = (uint32_t)q.cookie;
     request.req.id.idiag_cookie[1] = (uint32_t)(q.cookie >> 32);
-    ssize_t sent;
-    do {
-      sent = sendto(fd.get(), &request, sizeof(request), 0, reinterpret_cast<sockaddr*>(&kernel), sizeof(kernel));
-    } while (sent < 0 && errno == EINTR);
-    if (sent < 0) throw DumpError{errno, "sendto"};
+    Send(fd.get(), request);
     bool answered = false;
     while (!answered) {
       ssize_t n;
@@ -334,12 +319,7 @@ std::vector<int> ParseFamilies(const Napi::CallbackInfo& info) {
 }
 
 Napi::Error MakeError(Napi::Env env, const DumpError& e) {
-  std::string message = std::string("sock_diag: ") + e.op + " failed: " + strerror(e.err);
-  Napi::Error error = Napi::Error::New(env, message);
-  error.Set("errno", Napi::Number::New(env, e.err));
-  error.Set("code", Napi::String::New(env, ErrnoCode(e.err)));
-  error.Set("syscall", Napi::String::New(env, e.op));
-  return error;
+  return MakeNativeError(env, e.op, e.err, "sock_diag: ", WithLog::kNo);
 }
 
 Napi::Buffer<uint8_t> ToBuffer(Napi::Env env, std::vector<uint8_t>&& bytes) {
@@ -444,15 +424,19 @@ Napi::Value SockdiagLayout(const Napi::CallbackInfo& info) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("recordSize", Napi::Number::New(env, sizeof(SockdiagRecord)));
   out.Set("offsets", offsets);
+  Napi::Object flags = Napi::Object::New(env);
+  flags.Set("INFO", Napi::Number::New(env, kFlagInfo));
+  out.Set("flags", flags);
   return out;
 }
 
 }  // namespace
 
-Napi::Object InitSockdiag(Napi::Env env, Napi::Object exports) {
+void InitSockdiag(Napi::Env env, Napi::Object exports) {
   exports.Set("sockdiagDump", Napi::Function::New(env, SockdiagDump, "sockdiagDump"));
   exports.Set("sockdiagDumpAsync", Napi::Function::New(env, SockdiagDumpAsync, "sockdiagDumpAsync"));
   exports.Set("sockdiagLookup", Napi::Function::New(env, SockdiagLookup, "sockdiagLookup"));
   exports.Set("sockdiagLayout", Napi::Function::New(env, SockdiagLayout, "sockdiagLayout"));
-  return exports;
 }
+
+}  // namespace tcpotel

@@ -1,8 +1,8 @@
 /** Every component type tcpotel has, by kind: what configs can name. */
 import type { ExporterFactory, ExtensionFactory, ProcessorFactory, ReceiverFactory } from './core/component.js';
 import type { Registry } from './config/validate.js';
-import { ebpfReceiverFactory } from './receivers/ebpf/factory.js';
-import { replayReceiverFactory } from './receivers/replay/receiver.js';
+import { ebpfReceiverFactory } from './receivers/fallback.js';
+import { replayReceiverFactory } from './receivers/replay/factory.js';
 import { sockdiagReceiverFactory } from './receivers/sockdiag/factory.js';
 import { aggregateProcessorFactory } from './processors/aggregate/factory.js';
 import {

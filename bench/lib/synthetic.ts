@@ -4,7 +4,8 @@
  * kernel's 152-byte records with the product's own encoder.
  */
 import type { EventKind, TcpEvent } from '../../src/core/events.js';
-import { FLAG, RECORD_SIZE, encodeRecord } from '../../src/receivers/ebpf/record.js';
+import { encodeRecord } from '../../src/receivers/ebpf/record.js';
+import { FLAG, RECORD_SIZE } from '../../src/native/records.js';
 import { mulberry32 } from '../../src/processors/sample/hash.js';
 
 /** Deterministic PRNG (the sample processor's mulberry32), so that every run gets the same records. */

@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import net from 'node:net';
 import { cgroup2Root, probeFeatures, type FeatureReport, type HookName } from '../receivers/ebpf/features.js';
-import { loadAddon } from '../receivers/ebpf/bindings.js';
+import { loadAddon } from '../native/addon.js';
 
 export interface Verdict {
   name: string;

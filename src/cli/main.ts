@@ -165,7 +165,7 @@ export function buildProgram(): Command {
       const ms = parseDuration(opts.duration);
       if (ms === undefined || ms <= 0 || ms > 24 * 3_600_000) throw new UserFacingError(`--duration: "${opts.duration}" is not a duration between 1ms and 24h`, 'write e.g. 10s or 1m', 2);
       const { fd } = openReplace(opts.out);
-      const { ebpfReceiverFactory } = await import('../receivers/ebpf/factory.js');
+      const { ebpfReceiverFactory } = await import('../receivers/fallback.js');
       const { componentTelemetry, Telemetry } = await import('../core/telemetry.js');
       const { asyncScheduler } = await import('rxjs');
       const logger = createLogger('warn');

@@ -4,7 +4,7 @@
  * as a raw kernel record (which hashes its address words without formatting them).
  */
 import { endianness } from 'node:os';
-import { addressWords } from './address.js';
+import { addressWords } from '../native/address.js';
 import type { TcpEvent } from './events.js';
 
 /** murmur3's 32-bit finaliser: spreads every input bit over the output. */
@@ -91,18 +91,13 @@ export interface RawEndpoints {
 }
 
 /**
- * Events that can copy their five-tuple and owner as raw words (the eBPF receiver's):
- * family, the local address (4 words; IPv4 in the first, the rest 0), the remote address
- * (4 words), local port << 16 | remote port; then (copyOwner) the pid and the command
- * name's 16 bytes (4 words, zero-padded). Fifteen words in all.
+ * Events that can copy their five-tuple (copyTuple) and owner (copyOwner, from OWNER_WORD)
+ * as raw words (the eBPF receiver's), TUPLE_WORDS in all: see src/native/records.ts.
  */
 export interface RawTuple {
   copyTuple(out: Uint32Array, at: number): void;
   copyOwner(out: Uint32Array, at: number): void;
 }
-export const TUPLE_WORDS = 15;
-/** Where copyOwner's words start. */
-export const OWNER_WORD = 10;
 
 /** A hash of the first `n` tuple words at `at` (not symmetric: local and remote are told apart). */
 export function tupleWordsHash(w: Uint32Array, at: number, n: number): number {

@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { UserFacingError } from './errors.js';
-import { loadAddon } from '../receivers/ebpf/bindings.js';
+import { loadAddon } from '../native/addon.js';
 
 export interface UserIds {
   name: string;

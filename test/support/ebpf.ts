@@ -1,5 +1,5 @@
 import { ebpfConfigSchema, defaultEbpfConfig } from '../../src/receivers/ebpf/config.js';
-import { EbpfReceiver } from '../../src/receivers/ebpf/receiver.js';
+import { EbpfReceiver } from '../../src/receivers/ebpf/ebpf.js';
 import type { TcpEvent, EventBatch } from '../../src/core/events.js';
 import { testContext } from './context.js';
 

@@ -13,7 +13,8 @@ import { ATTR, eventAttribute } from '../../semconv/attributes.js';
 import { TCP_METRICS } from '../../semconv/metrics.js';
 import type { AggregateConfig } from './config.js';
 import { keyAttributes } from './config.js';
-import { OWNER_WORD, TUPLE_WORDS, tupleWordsHash, type RawTuple } from '../../core/hash.js';
+import { tupleWordsHash, type RawTuple } from '../../core/hash.js';
+import { OWNER_WORD, TUPLE_WORDS } from '../../native/records.js';
 import { ConnectionTable, EPOCH, OPEN, RECEIVED, RETRANS, ROW, SEGS_IN, SEGS_OUT, SENT, STRIDE } from './connections.js';
 import { HIST_UNITS, HistogramRows, OVERFLOW_ATTRS, OVERFLOW_KEY, tableBatch } from './window.js';
 

@@ -10,6 +10,7 @@
  */
 
 import { fmix32 } from '../../core/hash.js';
+import { TWO_32 } from '../../native/records.js';
 
 /** Row layout (Float64Array, 8 per slot). Socket ids are below 2^53 and never negative. */
 const KEY = 0;
@@ -25,7 +26,6 @@ export const SEGS_IN = 9;
 export const STRIDE = 10;
 const EMPTY = -1;
 const MIN_SLOTS = 1024;
-const TWO_32 = 4294967296;
 
 function hashId(id: number): number {
   // Both halves of the id (cookies from raw_tp are above 2^52), mixed.

@@ -5,7 +5,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { SetupError } from '../../core/errors.js';
-import { loadAddon, type ProbeResult } from './bindings.js';
+import { loadAddon } from '../../native/addon.js';
+import type { ProbeResult } from '../../native/tracer.js';
 
 export interface HookReport {
   /** Probe program name in bpf/probe.bpf.c. */

@@ -11,7 +11,9 @@ import type { KernelAggregateSpec, KernelFilter } from '../../core/pushdown.js';
 import { ATTR } from '../../semconv/attributes.js';
 import { TCP_METRICS } from '../../semconv/metrics.js';
 import { HIST_UNITS, OVERFLOW_ATTRS, OVERFLOW_KEY, integerBounds } from '../../processors/aggregate/window.js';
-import { PROTOCOL_BY_CODE, formatIPv4, formatIPv6 } from './record.js';
+import { formatIPv4, formatIPv6 } from '../../native/address.js';
+import type { NativeWindow } from '../../native/tracer.js';
+import { PROTOCOL_BY_CODE } from './record.js';
 
 /** Limits of the kernel side (bpf/tcpotel.h). */
 export const KERNEL_LIMITS = { slots: 4, bounds: 24, conds: 4, portRanges: 8, consumers: 4 } as const;
@@ -197,17 +199,6 @@ export function nativeAggregate(spec: KernelAggregateSpec, layout: KeyLayout) {
     // and the overflow rows.
     maxEntries: Math.min(4 * spec.maxSeries + 64, 1 << 24),
   };
-}
-
-/** What the addon's collect() returns. */
-export interface NativeWindow {
-  rows: number;
-  keySize: number;
-  keys: Buffer;
-  counters: Float64Array;
-  hists: Float64Array[];
-  failedKeys: Buffer;
-  failedCounts: Float64Array;
 }
 
 const OVERFLOW_ROW_ATTRS = OVERFLOW_ATTRS;

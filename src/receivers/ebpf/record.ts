@@ -1,67 +1,17 @@
 /**
- * Decoder of `struct tcpotel_event` (bpf/tcpotel.h), the packed records the kernel writes.
- * The layout test compares these offsets with what the C compiler produced.
+ * Decoder of `struct tcpotel_event` (bpf/tcpotel.h), the packed records the kernel writes,
+ * into connection events read in place; and the encoder back (recordings, tests, benchmarks).
+ * The layout itself is in src/native/records.ts.
  */
 import type { AttributeValue, Direction, EventKind, ProtocolName, ResetDirection, TcpEvent, TcpState } from '../../core/events.js';
 import { EVENT_KINDS, HTTP_METHODS, PROTOCOL_NAMES, TCP_STATES, copyEvent, tcpStateName } from '../../core/events.js';
-import { parseIPv6 } from '../../core/address.js';
 import { rawEndpointHash, type RawEndpoints, type RawTuple } from '../../core/hash.js';
-
-export { parseIPv6 };
-
-export const RECORD_SIZE = 224;
-
-export const OFFSETS = {
-  ts_ns: 0,
-  cookie: 8,
-  cgroup_id: 16,
-  duration_ns: 24,
-  bytes_acked: 32,
-  bytes_received: 40,
-  bytes_retrans: 48,
-  handshake_ns: 56,
-  segs_in: 64,
-  segs_out: 68,
-  total_retrans: 72,
-  srtt_us: 76,
-  pid: 80,
-  tid: 84,
-  netns: 88,
-  sport: 92,
-  dport: 94,
-  saddr: 96,
-  daddr: 112,
-  kind: 128,
-  family: 129,
-  oldstate: 130,
-  newstate: 131,
-  flags: 132,
-  error: 134,
-  comm: 136,
-  lost: 152,
-  proto: 156,
-  http_method: 157,
-  tls_version: 158,
-  name: 160,
-} as const;
-
-const NAME_LEN = 64;
+import { formatIPv4, formatIPv6, writeAddress } from '../../native/address.js';
+import { COMM_LEN, FLAG, NAME_LEN, OFFSETS, RECORD_SIZE, TWO_32, writeU64 } from '../../native/records.js';
 
 /** enum tcpotel_kind: index = kernel value (EVENT_KINDS is in the kernel's order, from 1). */
 export const KIND_BY_CODE: readonly (EventKind | undefined)[] = [undefined, ...EVENT_KINDS];
 export const KIND_COUNT = KIND_BY_CODE.length;
-
-export const FLAG = {
-  ACTIVE: 1 << 0,
-  PASSIVE: 1 << 1,
-  PREEXISTING: 1 << 2,
-  RST_SENT: 1 << 3,
-  RST_RECV: 1 << 4,
-  OWNER: 1 << 5,
-  UNTRACKED: 1 << 6,
-  NO_SOCKET: 1 << 7,
-  DETECT: 1 << 8,
-} as const;
 
 /** enum tcpotel_protocol: index = kernel value (1 = unknown; 0 = nothing seen yet). */
 export const PROTOCOL_BY_CODE: readonly (ProtocolName | undefined)[] = [undefined, ...PROTOCOL_NAMES];
@@ -72,10 +22,6 @@ export function tlsVersionName(v: number): string | undefined {
   if (v >= 0x0301 && v <= 0x0304) return `1.${v - 0x0301}`;
   return undefined;
 }
-
-export const ITER_MODE = { SNAPSHOT: 1, SAMPLE: 2 } as const;
-
-const TWO_32 = 4294967296;
 
 /**
  * Direct-mapped caches of decoded strings, keyed by the raw 32-bit words they came from:
@@ -116,40 +62,9 @@ const v4Cache = new WordsCache(1, 65536);
 const v6Cache = new WordsCache(4, 16384);
 const commCache = new WordsCache(4, 1024);
 
-export function formatIPv4(buf: Buffer, off: number): string {
-  return `${buf[off]}.${buf[off + 1]}.${buf[off + 2]}.${buf[off + 3]}`;
-}
-
-/** RFC 5952 text form: lower case, longest run of zero groups compressed, mapped IPv4 kept dotted. */
-export function formatIPv6(buf: Buffer, off: number): string {
-  const groups: number[] = [];
-  for (let i = 0; i < 8; i++) groups.push(buf.readUInt16BE(off + i * 2));
-  if (groups[0] === 0 && groups[1] === 0 && groups[2] === 0 && groups[3] === 0 && groups[4] === 0 && groups[5] === 0xffff) {
-    return `::ffff:${buf[off + 12]}.${buf[off + 13]}.${buf[off + 14]}.${buf[off + 15]}`;
-  }
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestStart < 0) return hex.join(':');
-  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
-}
-
 function readComm(buf: Buffer, off: number): string {
   let end = off;
-  const max = off + 16;
+  const max = off + COMM_LEN;
   while (end < max && buf[end] !== 0) end++;
   return end === off ? '' : buf.toString('utf8', off, end);
 }
@@ -438,10 +353,7 @@ export function decodeRecords(buf: Buffer): DecodeResult {
 /** Encodes an event back into the kernel layout: for recordings, replays and benchmarks. */
 export function encodeRecord(ev: TcpEvent, buf: Buffer, off: number): void {
   buf.fill(0, off, off + RECORD_SIZE);
-  const w64 = (o: number, v: number) => {
-    buf.writeUInt32LE(v % TWO_32, off + o);
-    buf.writeUInt32LE(Math.floor(v / TWO_32), off + o + 4);
-  };
+  const w64 = (o: number, v: number) => writeU64(buf, off + o, v);
   w64(OFFSETS.ts_ns, ev.timeNs);
   w64(OFFSETS.cookie, ev.socketId);
   w64(OFFSETS.cgroup_id, ev.cgroupId);
@@ -467,7 +379,7 @@ export function encodeRecord(ev: TcpEvent, buf: Buffer, off: number): void {
   buf[off + OFFSETS.newstate] = stateNumber(ev.newState);
   buf.writeUInt16LE(ev.flags, off + OFFSETS.flags);
   buf.writeUInt16LE(ev.errno, off + OFFSETS.error);
-  buf.write(ev.comm.slice(0, 15), off + OFFSETS.comm, 'latin1');
+  buf.write(ev.comm.slice(0, COMM_LEN - 1), off + OFFSETS.comm, 'latin1');
   buf.writeUInt32LE(ev.lost, off + OFFSETS.lost);
   if (ev.protocol !== undefined) {
     buf.writeUInt16LE(ev.flags | FLAG.DETECT, off + OFFSETS.flags);
@@ -483,14 +395,3 @@ export function encodeRecord(ev: TcpEvent, buf: Buffer, off: number): void {
 function stateNumber(s: TcpEvent['oldState']): number {
   return Math.max(0, TCP_STATES.indexOf(s));
 }
-
-function writeAddress(family: 4 | 6, text: string, buf: Buffer, off: number): void {
-  if (family === 4) {
-    const parts = text.split('.').map(Number);
-    for (let i = 0; i < 4; i++) buf[off + i] = parts[i] ?? 0;
-    return;
-  }
-  const groups = parseIPv6(text);
-  for (let i = 0; i < 8; i++) buf.writeUInt16BE(groups[i]! & 0xffff, off + i * 2);
-}
-

@@ -1,6 +1,6 @@
 import type { ReceiverFactory } from '../../core/component.js';
 import { defaultSockdiagConfig, sockdiagConfigSchema, type SockdiagConfig } from './config.js';
-import { SockdiagReceiver } from './receiver.js';
+import { SockdiagReceiver } from './sockdiag.js';
 
 export const sockdiagReceiverFactory: ReceiverFactory<SockdiagConfig> = {
   type: 'sockdiag',

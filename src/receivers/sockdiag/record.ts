@@ -1,40 +1,9 @@
 /**
  * Decoder of the sock_diag dump records that native/sockdiag.cc packs (one per TCP socket;
- * its header comment documents the layout, the layout test compares these offsets with
- * what the C++ compiler produced), and the addon functions that produce them.
+ * the layout is in src/native/records.ts), and the encoder of the queries of sockdiagLookup.
  */
-import { loadAddon } from '../ebpf/bindings.js';
-import { parseIPv6 } from '../../core/address.js';
-import { formatIPv4, formatIPv6 } from '../ebpf/record.js';
-
-export const DIAG_RECORD_SIZE = 112;
-
-export const DIAG_OFFSETS = {
-  cookie: 0,
-  bytes_acked: 8,
-  bytes_received: 16,
-  bytes_retrans: 24,
-  inode: 32,
-  uid: 36,
-  segs_in: 40,
-  segs_out: 44,
-  total_retrans: 48,
-  rtt_us: 52,
-  sport: 56,
-  dport: 58,
-  family: 60,
-  state: 61,
-  tcpi_state: 62,
-  flags: 63,
-  saddr: 64,
-  daddr: 80,
-  info_len: 96,
-  unacked: 100,
-  bytes_sent: 104,
-} as const;
-
-/** Record flag bits. */
-export const DIAG_FLAG = { INFO: 1 } as const;
+import { formatAddress, writeAddress } from '../../native/address.js';
+import { DIAG_FLAG, DIAG_OFFSETS, DIAG_RECORD_SIZE, readU64, writeU64 } from '../../native/records.js';
 
 /** Linux TCP state numbers (include/net/tcp_states.h). */
 export const TCP = {
@@ -79,29 +48,11 @@ export interface DiagSocket {
   rttUs: number;
 }
 
-const TWO_32 = 4294967296;
-
-function u64(buf: Buffer, off: number): number {
-  return buf.readUInt32LE(off + 4) * TWO_32 + buf.readUInt32LE(off);
-}
+/** DumpSocket's fields are DiagSocket's (declaration merging: the list is written once). */
+interface DumpSocket extends Omit<DiagSocket, 'localAddress' | 'remoteAddress'> {}
 
 /** A socket of a dump; the addresses are formatted only when asked for (most sockets are unchanged). */
 class DumpSocket implements DiagSocket {
-  cookie: number;
-  family: 4 | 6;
-  state: number;
-  localPort: number;
-  remotePort: number;
-  inode: number;
-  uid: number;
-  hasInfo: boolean;
-  bytesAcked: number;
-  bytesReceived: number;
-  bytesRetrans: number;
-  segsIn: number;
-  segsOut: number;
-  totalRetrans: number;
-  rttUs: number;
   private local?: string;
   private remote?: string;
 
@@ -110,7 +61,7 @@ class DumpSocket implements DiagSocket {
     private readonly off: number,
   ) {
     const O = DIAG_OFFSETS;
-    this.cookie = u64(buf, off + O.cookie);
+    this.cookie = readU64(buf, off + O.cookie);
     this.family = buf[off + O.family] === 6 ? 6 : 4;
     this.state = buf[off + O.state]!;
     this.localPort = buf.readUInt16LE(off + O.sport);
@@ -118,9 +69,9 @@ class DumpSocket implements DiagSocket {
     this.inode = buf.readUInt32LE(off + O.inode);
     this.uid = buf.readUInt32LE(off + O.uid);
     this.hasInfo = (buf[off + O.flags]! & DIAG_FLAG.INFO) !== 0;
-    this.bytesAcked = u64(buf, off + O.bytes_acked);
-    this.bytesReceived = u64(buf, off + O.bytes_received);
-    this.bytesRetrans = u64(buf, off + O.bytes_retrans);
+    this.bytesAcked = readU64(buf, off + O.bytes_acked);
+    this.bytesReceived = readU64(buf, off + O.bytes_received);
+    this.bytesRetrans = readU64(buf, off + O.bytes_retrans);
     this.segsIn = buf.readUInt32LE(off + O.segs_in);
     this.segsOut = buf.readUInt32LE(off + O.segs_out);
     this.totalRetrans = buf.readUInt32LE(off + O.total_retrans);
@@ -128,11 +79,11 @@ class DumpSocket implements DiagSocket {
   }
 
   get localAddress(): string {
-    return (this.local ??= (this.family === 6 ? formatIPv6 : formatIPv4)(this.buf, this.off + DIAG_OFFSETS.saddr));
+    return (this.local ??= formatAddress(this.family, this.buf, this.off + DIAG_OFFSETS.saddr));
   }
 
   get remoteAddress(): string {
-    return (this.remote ??= (this.family === 6 ? formatIPv6 : formatIPv4)(this.buf, this.off + DIAG_OFFSETS.daddr));
+    return (this.remote ??= formatAddress(this.family, this.buf, this.off + DIAG_OFFSETS.daddr));
   }
 }
 
@@ -144,29 +95,6 @@ export function decodeDump(buf: Buffer): DiagSocket[] {
   return out;
 }
 
-/** A sock_diag failure, with the errno the kernel gave. */
-export interface SockdiagNativeError extends Error {
-  errno: number;
-  code: string;
-  syscall: string;
-}
-
-export interface SockdiagNative {
-  sockdiagDump(families: number[]): Buffer;
-  sockdiagDumpAsync(families: number[]): Promise<Buffer>;
-  sockdiagLookup(query: Buffer): Buffer;
-  sockdiagLayout(): { recordSize: number; offsets: Record<string, number> };
-}
-
-/** The addon's sock_diag functions (the addon also holds the eBPF tracer; loading it needs no privileges). */
-export function loadSockdiag(): SockdiagNative {
-  const addon = loadAddon() as unknown as Partial<SockdiagNative>;
-  if (typeof addon.sockdiagDumpAsync !== 'function' || typeof addon.sockdiagDump !== 'function') {
-    throw new Error('the native addon has no sock_diag support: rebuild it (make addon)');
-  }
-  return addon as SockdiagNative;
-}
-
 /**
  * Encodes sockets in the dump layout: the queries of sockdiagLookup (which reads family,
  * addresses, ports and cookie), and dumps for tests.
@@ -174,10 +102,7 @@ export function loadSockdiag(): SockdiagNative {
 export function encodeSockets(sockets: readonly DiagSocket[]): Buffer {
   const buf = Buffer.alloc(sockets.length * DIAG_RECORD_SIZE);
   const O = DIAG_OFFSETS;
-  const w64 = (v: number, off: number) => {
-    buf.writeUInt32LE(v % TWO_32, off);
-    buf.writeUInt32LE(Math.floor(v / TWO_32), off + 4);
-  };
+  const w64 = (v: number, off: number) => writeU64(buf, off, v);
   sockets.forEach((s, i) => {
     const off = i * DIAG_RECORD_SIZE;
     w64(s.cookie, off + O.cookie);
@@ -200,12 +125,4 @@ export function encodeSockets(sockets: readonly DiagSocket[]): Buffer {
     writeAddress(s.family, s.remoteAddress, buf, off + O.daddr);
   });
   return buf;
-}
-
-function writeAddress(family: 4 | 6, text: string, buf: Buffer, off: number): void {
-  if (family === 4) {
-    text.split('.').forEach((p, i) => (buf[off + i] = Number(p) & 0xff));
-    return;
-  }
-  parseIPv6(text).forEach((g, i) => buf.writeUInt16BE(g & 0xffff, off + i * 2));
 }

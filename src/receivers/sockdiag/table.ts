@@ -33,7 +33,7 @@
  */
 import type { Direction, StateCounts, TcpEvent, TcpState, EventKind } from '../../core/events.js';
 import { tcpStateName } from '../../core/events.js';
-import { FLAG } from '../ebpf/record.js';
+import { FLAG } from '../../native/records.js';
 import { TCP, type DiagSocket } from './record.js';
 
 export interface Owner {
@@ -68,15 +68,10 @@ export interface UpdateResult {
 
 type Status = 'connecting' | 'open' | 'closed';
 
-interface Tracked {
+/** A connection between dumps: its endpoints as its events carry them, and what the dumps said. */
+interface Tracked extends Pick<TcpEvent, 'family' | 'localAddress' | 'localPort' | 'remoteAddress' | 'remotePort' | 'direction'> {
   status: Status;
   cookie: number;
-  family: 4 | 6;
-  localAddress: string;
-  localPort: number;
-  remoteAddress: string;
-  remotePort: number;
-  direction: Direction;
   preexisting: boolean;
   /** Time of the dump that first showed it; 0 for preexisting connections (lifetime unknown). */
   firstSeenNs: number;

@@ -155,7 +155,8 @@ test('windows (marble): one metric batch per interval, the partial last one at c
 
 test('raw kernel records (five-tuple index) and plain events aggregate to exactly the same points, over windows, growth and overflow', async () => {
   const { Aggregator } = await import('../../../src/processors/aggregate/aggregator.js');
-  const { RECORD_SIZE, decodeRecords, encodeRecord } = await import('../../../src/receivers/ebpf/record.js');
+  const { decodeRecords, encodeRecord } = await import('../../../src/receivers/ebpf/record.js');
+  const { RECORD_SIZE } = await import('../../../src/native/records.js');
   const { copyEvent } = await import('../../../src/core/events.js');
   const { mulberry32 } = await import('../../../src/core/hash.js');
   const rnd = mulberry32(5);

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConnectionTable, correctCounters, type Owner } from '../../../src/receivers/sockdiag/table.js';
 import { TCP, type DiagSocket } from '../../../src/receivers/sockdiag/record.js';
-import { FLAG } from '../../../src/receivers/ebpf/record.js';
+import { FLAG } from '../../../src/native/records.js';
 import type { TcpEvent } from '../../../src/core/events.js';
 import { listener, sock } from '../../support/sockdiag.js';
 

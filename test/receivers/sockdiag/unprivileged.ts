@@ -8,9 +8,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
-import { SockdiagReceiver } from '../../../src/receivers/sockdiag/receiver.js';
+import { SockdiagReceiver } from '../../../src/receivers/sockdiag/sockdiag.js';
 import { defaultSockdiagConfig, sockdiagConfigSchema } from '../../../src/receivers/sockdiag/config.js';
-import { decodeDump, encodeSockets, loadSockdiag } from '../../../src/receivers/sockdiag/record.js';
+import { decodeDump, encodeSockets } from '../../../src/receivers/sockdiag/record.js';
+import { loadSockdiag } from '../../../src/native/addon.js';
 import type { TcpEvent } from '../../../src/core/events.js';
 import { testContext } from '../../support/context.js';
 

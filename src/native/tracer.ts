@@ -1,29 +1,7 @@
 /**
- * The native addon's surface (native/tcpotel.cc), typed. Every libbpf failure arrives
- * as a BpfError carrying the failed operation and errno.
+ * The eBPF half of the addon (native/tracer.cc, native/probes.cc, native/system.cc), typed.
+ * Every libbpf and system failure arrives as a NativeError.
  */
-import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { packageRoot } from '../../core/paths.js';
-
-export class BpfError extends Error {
-  override readonly name = 'BpfError';
-  /** The libbpf operation that failed, e.g. "load" or "attach btf_inet_sock_set_state". */
-  readonly op: string;
-  readonly errno: number;
-  /** Symbolic errno, e.g. "EPERM". */
-  readonly code: string;
-  /** libbpf's warnings before the failure (the verifier log, when loading failed). */
-  readonly log: string;
-  constructor(props: { message: string; op: string; errno: number; code: string; log?: string }) {
-    super(props.message);
-    this.op = props.op;
-    this.errno = props.errno;
-    this.code = props.code;
-    this.log = props.log ?? '';
-  }
-}
 
 export interface TracerOptions {
   ringBytes: number;
@@ -43,7 +21,7 @@ export interface TracerOptions {
   /** Kinds sent as records (bit 1 << kind; default: all), and the filters of their consumers. */
   recordKinds?: number;
   consumers?: unknown[];
-  /** Aggregates computed in the kernel (see kernel-aggregate.ts nativeAggregate), and the kinds they take. */
+  /** Aggregates computed in the kernel (see receivers/ebpf/kernel-aggregate.ts nativeAggregate), and the kinds they take. */
   aggregates?: unknown[];
   aggregateKinds?: number;
 }
@@ -74,6 +52,17 @@ export interface ProgramInfo {
   recursionMisses?: number;
 }
 
+/** What collect() returns: one window of a kernel aggregate. */
+export interface NativeWindow {
+  rows: number;
+  keySize: number;
+  keys: Buffer;
+  counters: Float64Array;
+  hists: Float64Array[];
+  failedKeys: Buffer;
+  failedCounts: Float64Array;
+}
+
 export interface NativeTracer {
   load(): void;
   attach(): void;
@@ -97,8 +86,8 @@ export interface NativeTracer {
   stats(): KernelStats;
   trackedSockets(): number;
   programs(): ProgramInfo[];
-  /** Ends the window of kernel aggregate `slot` and returns its series (kernel-aggregate.ts NativeWindow). */
-  collect(slot: number): import('./kernel-aggregate.js').NativeWindow;
+  /** Ends the window of kernel aggregate `slot` and returns its series. */
+  collect(slot: number): NativeWindow;
   close(): void;
 }
 
@@ -114,17 +103,21 @@ export interface ProbeResult {
 export interface NativeLayout {
   eventSize: number;
   offsets: Record<string, number>;
+  /** struct tcpotel_agg_key: field offsets and its size. */
+  aggKey: Record<string, number>;
+  /** The record's flag bits and the iterator modes, by name (as src/native/records.ts FLAG, ITER_MODE). */
+  flags: Record<string, number>;
+  iterModes: Record<string, number>;
   statsSize: number;
   kinds: number;
   maxPorts: number;
 }
 
-export interface NativeAddon {
+export interface TracerNative {
   Tracer: new (options: TracerOptions) => NativeTracer;
   probe(program: string, attach?: boolean, cgroupPath?: string): ProbeResult;
   tracefs(mountIfMissing: boolean): { ok: boolean; path?: string; mounted?: boolean; errno?: number; code?: string; message?: string };
   layout(): NativeLayout;
-  setErrorClass(cls: typeof BpfError): void;
   libbpfVersion(): string;
   numPossibleCpus(): number;
   /** Turns on the kernel's BPF run-time statistics while the returned fd is open (closeFd ends it). */
@@ -132,23 +125,4 @@ export interface NativeAddon {
   closeFd(fd: number): void;
   /** setuid/setgid to an unprivileged user, keeping CAP_BPF and CAP_PERFMON on the calling thread only. */
   dropPrivileges(uid: number, gid: number): void;
-}
-
-let addon: NativeAddon | undefined;
-
-export function addonPath(): string {
-  return join(packageRoot(), 'build', 'Release', 'tcpotel.node');
-}
-
-/** Loads the addon once; a clear error when it was not built. */
-export function loadAddon(): NativeAddon {
-  if (addon) return addon;
-  const path = addonPath();
-  if (!existsSync(path)) {
-    throw new Error(`the native addon is not built (${path} is missing): run 'make' in ${packageRoot()}`);
-  }
-  const require = createRequire(import.meta.url);
-  addon = require(path) as NativeAddon;
-  addon.setErrorClass(BpfError);
-  return addon;
 }

@@ -4,17 +4,22 @@
  * open connections.
  */
 import { Subject, type Observable } from 'rxjs';
-import type { Receiver, ComponentContext } from '../../core/component.js';
+import type { Receiver, ComponentContext, ReceiverFactory } from '../../core/component.js';
 import { eventBatch, tcpStateName, type EventBatch, type StateCounts, type TcpEvent, type TcpState } from '../../core/events.js';
 import type { SeriesTable } from '../../core/metrics.js';
 import { admittedKinds, type KernelAggregate, type KernelAggregateSpec, type PushdownReceiver, type ReceiverPlan } from '../../core/pushdown.js';
 import { calibrateClock } from '../../core/clock.js';
 import { SetupError } from '../../core/errors.js';
-import { BpfError, loadAddon, type NativeTracer } from './bindings.js';
+import { loadAddon } from '../../native/addon.js';
+import { NativeError } from '../../native/errors.js';
+import { ITER_MODE } from '../../native/records.js';
+import type { NativeTracer } from '../../native/tracer.js';
 import { choosePrograms, probeFeatures, type ProgramChoice } from './features.js';
 import { otherNetworkNamespaces } from './netns.js';
-import { ITER_MODE, KIND_BY_CODE, KIND_COUNT, decodeRecords } from './record.js';
+import { KIND_BY_CODE, KIND_COUNT, decodeRecords } from './record.js';
 import type { EbpfConfig } from './config.js';
+import { ATTR, SELF_ATTR } from '../../semconv/attributes.js';
+import { SELF_METRICS_DEFS as SELF } from '../../semconv/metrics.js';
 import { KERNEL_LIMITS, emptyTable, kernelKeyLayout, kernelTable, kindMask, nativeAggregate, nativeFilter, type KeyLayout } from './kernel-aggregate.js';
 
 /** One aggregate the kernel computes for a pipeline. */
@@ -58,6 +63,14 @@ class KernelAggregateHandle implements KernelAggregate {
 /** How long a scan of the host's network namespaces is used before the next. */
 const NETNS_RESCAN_MS = 10_000;
 
+export interface EbpfDeps {
+  /**
+   * The receiver to fall back to (`fallback: sockdiag`) where eBPF cannot run: the sockdiag
+   * receiver's factory, wired in src/receivers/fallback.ts. Without it, no fallback.
+   */
+  fallback?: ReceiverFactory;
+}
+
 export class EbpfReceiver implements Receiver, PushdownReceiver {
   private readonly subject = new Subject<EventBatch>();
   readonly output: Observable<EventBatch> = this.subject.asObservable();
@@ -80,6 +93,7 @@ export class EbpfReceiver implements Receiver, PushdownReceiver {
   constructor(
     private readonly config: EbpfConfig,
     private readonly ctx: ComponentContext,
+    private readonly deps: EbpfDeps = {},
   ) {}
 
   /**
@@ -137,10 +151,11 @@ export class EbpfReceiver implements Receiver, PushdownReceiver {
    * and fewer details (changes seen at the poll interval, no per-segment events).
    */
   private async startFallback(reason: SetupError): Promise<void> {
-    const { sockdiagReceiverFactory } = await import('../sockdiag/factory.js');
+    const factory = this.deps.fallback;
+    if (!factory) throw reason;
     const poll = this.config.sample_interval > 0 ? Math.min(this.config.sample_interval, 1000) : 1000;
-    const config = sockdiagReceiverFactory.schema.parse({
-      ...(sockdiagReceiverFactory.createDefaultConfig() as object),
+    const config = factory.schema.parse({
+      ...(factory.createDefaultConfig() as object),
       poll_interval: poll,
       families: this.config.filter.family === 'any' ? ['ipv4', 'ipv6'] : [this.config.filter.family],
     });
@@ -148,7 +163,7 @@ export class EbpfReceiver implements Receiver, PushdownReceiver {
       { reason: reason.message, hint: reason.hint },
       `eBPF is unavailable here: falling back to the sockdiag receiver (polling every ${poll} ms; set receivers::${this.ctx.id}::fallback: none to fail instead)`,
     );
-    const fallback = sockdiagReceiverFactory.create(config, this.ctx);
+    const fallback = factory.create(config, this.ctx);
     this.fallback = fallback;
     // The kernel-side filter, applied here instead.
     const { ports, pid } = this.config.filter;
@@ -308,7 +323,7 @@ export class EbpfReceiver implements Receiver, PushdownReceiver {
 
   private registerTelemetry(tracer: NativeTracer): void {
     const t = this.ctx.telemetry.telemetry;
-    const base = { 'tcpotel.component.id': this.ctx.id };
+    const base = { [SELF_ATTR.componentId]: this.ctx.id };
     let cached: ReturnType<NativeTracer['stats']> | undefined;
     let cachedAt = 0;
     const stats = () => {
@@ -320,14 +335,14 @@ export class EbpfReceiver implements Receiver, PushdownReceiver {
     };
     for (let k = 1; k < KIND_COUNT; k++) {
       const kind = KIND_BY_CODE[k]!;
-      t.observedCounter('tcpotel.ebpf.events.produced', { ...base, 'tcp.event.kind': kind }, () => stats().produced[k] ?? 0);
-      t.observedCounter('tcpotel.ebpf.events.dropped', { ...base, 'tcp.event.kind': kind, 'tcpotel.drop.reason': 'ring_buffer_full' }, () => stats().dropped[k] ?? 0);
+      t.observedCounter(SELF.ebpfProduced.name, { ...base, [ATTR.eventKind]: kind }, () => stats().produced[k] ?? 0);
+      t.observedCounter(SELF.ebpfDropped.name, { ...base, [ATTR.eventKind]: kind, [SELF_ATTR.dropReason]: 'ring_buffer_full' }, () => stats().dropped[k] ?? 0);
     }
-    t.observedCounter('tcpotel.ebpf.sockets.untracked', base, () => stats().untracked);
-    t.observedCounter('tcpotel.ebpf.events.filtered', base, () => stats().filtered);
-    t.observedCounter('tcpotel.ebpf.namespaces.skipped', base, () => this.namespacesSkipped);
-    t.gauge('tcpotel.ebpf.sample.interval', base, () => this.sampleIntervalMs / 1000);
-    t.observedCounter('tcpotel.ebpf.events.dropped', { ...base, 'tcp.event.kind': 'unknown', 'tcpotel.drop.reason': 'bad_record_size' }, () => stats().badRecords ?? 0);
+    t.observedCounter(SELF.ebpfUntracked.name, base, () => stats().untracked);
+    t.observedCounter(SELF.ebpfFiltered.name, base, () => stats().filtered);
+    t.observedCounter(SELF.ebpfNamespacesSkipped.name, base, () => this.namespacesSkipped);
+    t.gauge(SELF.ebpfSampleInterval.name, base, () => this.sampleIntervalMs / 1000);
+    t.observedCounter(SELF.ebpfDropped.name, { ...base, [ATTR.eventKind]: 'unknown', [SELF_ATTR.dropReason]: 'bad_record_size' }, () => stats().badRecords ?? 0);
     // Runs the kernel skipped because the program was already running on that CPU: each
     // is a state change, retransmit or reset lost before any counter saw it.
     let programs: ReturnType<NativeTracer['programs']> | undefined;
@@ -340,7 +355,7 @@ export class EbpfReceiver implements Receiver, PushdownReceiver {
       return programs;
     };
     for (const p of tracer.programs()) {
-      t.observedCounter('tcpotel.ebpf.programs.missed', { ...base, 'tcpotel.ebpf.program': p.name, 'tcpotel.drop.reason': 'recursion' }, () => programInfo().find((x) => x.name === p.name)?.recursionMisses ?? 0);
+      t.observedCounter(SELF.ebpfProgramsMissed.name, { ...base, [SELF_ATTR.ebpfProgram]: p.name, [SELF_ATTR.dropReason]: 'recursion' }, () => programInfo().find((x) => x.name === p.name)?.recursionMisses ?? 0);
     }
   }
 
@@ -430,7 +445,7 @@ function toStateCounts(raw: { v4: number[]; v6: number[] }): StateCounts {
 
 /** Turns libbpf failures into errors that say what to do. */
 export function explainBpfError(err: unknown): Error {
-  if (!(err instanceof BpfError)) return err as Error;
+  if (!(err instanceof NativeError)) return err as Error;
   // The verifier refuses a program with EACCES too: its log tells that apart from privileges.
   const verifierSaid = err.op === 'load' && /processed \d+ insns|^\d+: \(|R\d+ /m.test(err.log);
   if ((err.code === 'EPERM' || err.code === 'EACCES') && !verifierSaid) {

@@ -4,29 +4,12 @@
  * on a machine without eBPF.
  */
 import { Subject, type Observable } from 'rxjs';
-import { z } from 'zod';
-import type { ComponentContext, Receiver, ReceiverFactory } from '../../core/component.js';
+import type { ComponentContext, Receiver } from '../../core/component.js';
 import { eventBatch, type EventBatch } from '../../core/events.js';
 import { UserFacingError } from '../../core/errors.js';
 import { monotonicNowNs } from '../../core/clock.js';
+import type { ReplayConfig } from './config.js';
 import { parseRecording, readRecording, type RecordedBatch } from './recording.js';
-
-export const replayConfigSchema = z.strictObject({
-  path: z.string().min(1, { message: 'path is required: a recording made with `tcpotel record`' }),
-  /** 1: as recorded; 2: twice as fast; 0: as fast as possible (still yielding to the event loop). */
-  speed: z.number().nonnegative().max(1_000_000),
-  /** Start again from the beginning at the end. */
-  loop: z.boolean(),
-  /** Shift event times so the recording looks like it is happening now. */
-  rebase_time: z.boolean(),
-});
-export type ReplayConfig = z.output<typeof replayConfigSchema>;
-
-export function defaultReplayConfig() {
-  return { path: '', speed: 1, loop: false, rebase_time: true };
-}
-
-export { parseRecording, type RecordedBatch } from './recording.js';
 
 /** Longest stretch of replaying without letting the event loop run. */
 const YIELD_EVERY_MS = 10;
@@ -96,12 +79,3 @@ export class ReplayReceiver implements Receiver {
     this.subject.complete();
   }
 }
-
-export const replayReceiverFactory: ReceiverFactory<ReplayConfig> = {
-  type: 'replay',
-  kind: 'receiver',
-  description: 'replays event batches recorded with `tcpotel record` (JSON lines), at any speed',
-  schema: replayConfigSchema,
-  createDefaultConfig: defaultReplayConfig,
-  create: (config, ctx) => new ReplayReceiver(config, ctx),
-};

@@ -16,9 +16,14 @@ import { eventBatch, type EventBatch } from '../../core/events.js';
 import { calibrateClock, monotonicNowNs } from '../../core/clock.js';
 import { SetupError } from '../../core/errors.js';
 import type { SockdiagConfig } from './config.js';
-import { decodeDump, encodeSockets, loadSockdiag, type SockdiagNative, type SockdiagNativeError } from './record.js';
+import { loadSockdiag } from '../../native/addon.js';
+import { NativeError } from '../../native/errors.js';
+import type { SockdiagNative } from '../../native/sockdiag.js';
+import { decodeDump, encodeSockets } from './record.js';
 import { ConnectionTable, type Owner } from './table.js';
 import { OwnerResolver } from './owners.js';
+import { SELF_ATTR } from '../../semconv/attributes.js';
+import { SELF_METRICS_DEFS as SELF } from '../../semconv/metrics.js';
 
 export interface SockdiagDeps {
   /** The addon's dump functions (a fake in tests). */
@@ -108,10 +113,10 @@ export class SockdiagReceiver implements Receiver {
 
   private registerTelemetry(): void {
     const t = this.ctx.telemetry.telemetry;
-    const base = { 'tcpotel.component.id': this.ctx.id };
-    t.gauge('tcpotel.sockdiag.sockets.tracked', base, () => this.table?.size ?? 0);
-    t.observedCounter('tcpotel.sockdiag.polls', base, () => this.polls);
-    t.observedCounter('tcpotel.sockdiag.polls.failed', base, () => this.pollsFailed);
+    const base = { [SELF_ATTR.componentId]: this.ctx.id };
+    t.gauge(SELF.sockdiagSocketsTracked.name, base, () => this.table?.size ?? 0);
+    t.observedCounter(SELF.sockdiagPolls.name, base, () => this.polls);
+    t.observedCounter(SELF.sockdiagPollsFailed.name, base, () => this.pollsFailed);
   }
 
   /** Sockets tracked now (for tests and logs). */
@@ -142,10 +147,9 @@ function netnsInode(): number {
 
 /** Turns a failed first dump into an error that says what to do. */
 export function explainSockdiagError(err: unknown): Error {
-  const e = err as Partial<SockdiagNativeError>;
-  if (typeof e?.errno !== 'number') return err as Error;
-  const what = `sock_diag (netlink inet_diag) failed: ${e.message}`;
-  switch (e.code) {
+  if (!(err instanceof NativeError)) return err as Error;
+  const what = `sock_diag (netlink inet_diag) failed: ${err.message}`;
+  switch (err.code) {
     case 'EPROTONOSUPPORT':
     case 'ENOENT':
     case 'EAFNOSUPPORT':

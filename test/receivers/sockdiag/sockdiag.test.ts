@@ -7,13 +7,15 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SockdiagReceiver } from '../../../src/receivers/sockdiag/receiver.js';
+import { SockdiagReceiver } from '../../../src/receivers/sockdiag/sockdiag.js';
 import { sockdiagConfigSchema, defaultSockdiagConfig } from '../../../src/receivers/sockdiag/config.js';
 import { sockdiagReceiverFactory } from '../../../src/receivers/sockdiag/factory.js';
-import { DIAG_OFFSETS, DIAG_RECORD_SIZE, TCP, decodeDump, encodeSockets, type DiagSocket, type SockdiagNative } from '../../../src/receivers/sockdiag/record.js';
+import { TCP, decodeDump, encodeSockets, type DiagSocket } from '../../../src/receivers/sockdiag/record.js';
+import { DIAG_FLAG, DIAG_OFFSETS, DIAG_RECORD_SIZE } from '../../../src/native/records.js';
+import type { SockdiagNative } from '../../../src/native/sockdiag.js';
+import { NativeError } from '../../../src/native/errors.js';
 import { OwnerResolver } from '../../../src/receivers/sockdiag/owners.js';
 import type { Owner } from '../../../src/receivers/sockdiag/table.js';
-import { loadAddon } from '../../../src/receivers/ebpf/bindings.js';
 import { SetupError } from '../../../src/core/errors.js';
 import { SELF_METRICS, Telemetry } from '../../../src/core/telemetry.js';
 import type { EventBatch } from '../../../src/core/events.js';
@@ -44,12 +46,12 @@ class FakeNative implements SockdiagNative {
     return Buffer.alloc(0);
   }
   sockdiagLayout() {
-    return { recordSize: DIAG_RECORD_SIZE, offsets: { ...DIAG_OFFSETS } };
+    return { recordSize: DIAG_RECORD_SIZE, offsets: { ...DIAG_OFFSETS }, flags: { ...DIAG_FLAG } };
   }
 }
 
 function nativeError(code: string, errno: number): Error {
-  return Object.assign(new Error(`sock_diag: socket(NETLINK_SOCK_DIAG) failed: ${code}`), { errno, code, syscall: 'socket(NETLINK_SOCK_DIAG)' });
+  return new NativeError({ message: `sock_diag: socket(NETLINK_SOCK_DIAG) failed: ${code}`, op: 'socket(NETLINK_SOCK_DIAG)', errno, code });
 }
 
 function make(dumps: DiagSocket[][], over: Record<string, unknown> = {}, resolver?: { resolve(i: readonly number[]): ReadonlyMap<number, Owner> }) {
@@ -196,12 +198,6 @@ describe('sockdiag config', () => {
 });
 
 describe('sockdiag records', () => {
-  it('the decoder layout matches the C++ struct the addon was compiled with', () => {
-    const layout = (loadAddon() as unknown as SockdiagNative).sockdiagLayout();
-    assert.equal(layout.recordSize, DIAG_RECORD_SIZE);
-    assert.deepEqual(layout.offsets, { ...DIAG_OFFSETS });
-  });
-
   it('encodes and decodes every field, 64-bit cookies and counters included', () => {
     const s = [
       sock({ cookie: 2 ** 52 + 3, family: 6, localAddress: 'fd77::1', remoteAddress: '::ffff:10.0.0.1', localPort: 65535, remotePort: 1, inode: 4294967295, uid: 65534, bytesAcked: 2 ** 40 + 1, bytesReceived: 2 ** 33, bytesRetrans: 5, segsIn: 6, segsOut: 7, totalRetrans: 8, rttUs: 9, state: TCP.CLOSE_WAIT }),
