@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/core/paths.js';
 import { loadedProgramIds, programsOf, sleep, startPeer, waitUntil } from '../support/peer.js';
-import { makeEvent } from '../support/events.js';
+import { openEvent } from '../support/events.js';
 import { unprivilegedCli } from '../support/unprivileged.js';
 
 const cli = join(packageRoot(), 'bin', 'tcpotel.js');
@@ -374,7 +374,7 @@ service:
 test('replay as fast as possible in a loop: SIGTERM still stops it, exit 0', { timeout: 60_000 }, async () => {
   const dir = tmp();
   const rec = join(dir, 'rec.jsonl');
-  writeFileSync(rec, [0, 1, 2].map((i) => JSON.stringify({ at: i, events: [makeEvent({ kind: 'open', localPort: 1000 + i }), makeEvent({ kind: 'close', localPort: 1000 + i })] })).join('\n') + '\n');
+  writeFileSync(rec, [0, 1, 2].map((i) => JSON.stringify({ at: i, events: [openEvent({ kind: 'open', localPort: 1000 + i }), openEvent({ kind: 'close', localPort: 1000 + i })] })).join('\n') + '\n');
   const config = configFile(`
 receivers:
   replay: {path: ${rec}, speed: 0, loop: true}

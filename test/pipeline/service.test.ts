@@ -13,9 +13,8 @@ import type { Batch, Exporter, ExporterFactory } from '../../src/core/component.
 import { defaultRegistry } from '../../src/components.js';
 import { loadConfigFiles } from '../../src/config/load.js';
 import { resolveConfig, type Registry } from '../../src/config/validate.js';
-import { MemoryGuard } from '../../src/core/memory.js';
 import { Service } from '../../src/pipeline/service.js';
-import { makeEvent } from '../support/events.js';
+import { openEvent } from '../support/events.js';
 
 const logger = pino({ level: process.env.TCPOTEL_TEST_LOG ?? 'silent' });
 
@@ -56,7 +55,7 @@ function registry(): Registry {
 function service(serviceYaml: string, events = 3): Service {
   const dir = mkdtempSync(join(tmpdir(), 'tcpotel-service-'));
   const rec = join(dir, 'rec.jsonl');
-  writeFileSync(rec, JSON.stringify({ at: 0, events: Array.from({ length: events }, (_, i) => makeEvent({ localPort: 1000 + i })) }) + '\n');
+  writeFileSync(rec, JSON.stringify({ at: 0, events: Array.from({ length: events }, (_, i) => openEvent({ localPort: 1000 + i })) }) + '\n');
   const file = join(dir, 'c.yaml');
   writeFileSync(file, `receivers:\n  replay: {path: ${rec}, speed: 0}\nexporters:\n  capture:\nservice:\n${serviceYaml}  pipelines:\n    logs: {receivers: [replay], exporters: [capture]}\n`);
   return new Service(resolveConfig(loadConfigFiles([file]), registry()), { logger });
@@ -91,18 +90,4 @@ test('memory_limit: above it, new data is shed at the pipeline entry and counted
   await new Promise((r) => setTimeout(r, 100));
   await ok.shutdown();
   assert.equal(Capture.last!.batches.reduce((n, b) => n + (b.type === 'events' ? b.events.length : 0), 0), 5);
-});
-
-test('the memory guard: soft limit = limit - spike_limit (20% by default), and V8 heap fullness', () => {
-  let m = { rss: 0, heapUsed: 10, heapLimit: 100 };
-  const g = new MemoryGuard({ limit: 1000, spike_limit: 0, max_heap_percent: 85, check_interval: 1000 }, logger, undefined, () => m);
-  assert.equal(g.softLimit, 800);
-  m = { rss: 801, heapUsed: 10, heapLimit: 100 };
-  assert.equal(g.check(), true);
-  m = { rss: 799, heapUsed: 10, heapLimit: 100 };
-  assert.equal(g.check(), false);
-  m = { rss: 100, heapUsed: 86, heapLimit: 100 };
-  assert.equal(g.check(), true, 'the heap is fuller than max_heap_percent');
-  const noRss = new MemoryGuard({ limit: 0, spike_limit: 0, max_heap_percent: 85, check_interval: 1000 }, logger, undefined, () => ({ rss: 1e12, heapUsed: 1, heapLimit: 100 }));
-  assert.equal(noRss.check(), false, 'limit 0: no RSS limit');
 });

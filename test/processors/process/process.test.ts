@@ -10,7 +10,8 @@ import { TtlCache } from '../../../src/processors/process/cache.js';
 import { eventAttributes } from '../../../src/semconv/attributes.js';
 import type { TcpEvent } from '../../../src/core/events.js';
 import { testContext } from '../../support/context.js';
-import { DROPPED, ITEMS_IN, ITEMS_OUT, batchOf, configOf, events, issuesOf, makeEvent, metricBatch, runSync } from '../fixtures.js';
+import { batchOf, events, makeEvent, metricBatch } from '../../support/events.js';
+import { DROPPED, ITEMS_IN, ITEMS_OUT, configOf, issuesOf, runSync } from '../../support/processors.js';
 
 const temps: string[] = [];
 after(() => {

@@ -8,7 +8,8 @@ import { resource } from '../../../src/processors/resource/resource.js';
 import { detectResource, parseOsRelease } from '../../../src/processors/resource/detect.js';
 import type { MetricBatch } from '../../../src/core/metrics.js';
 import { testContext } from '../../support/context.js';
-import { ITEMS_IN, ITEMS_OUT, batchOf, configOf, issuesOf, makeEvent, metricBatch, runSync } from '../fixtures.js';
+import { batchOf, makeEvent, metricBatch } from '../../support/events.js';
+import { ITEMS_IN, ITEMS_OUT, configOf, issuesOf, runSync } from '../../support/processors.js';
 
 const temps: string[] = [];
 after(() => {
