@@ -6,13 +6,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/core/paths.js';
+import { tempDirs } from '../support/tmp.js';
 
 const root = packageRoot();
 const bin = join(root, 'bin', 'tcpotel.js');
+const tempDir = tempDirs();
 
 interface Result {
   code: number | null;
@@ -33,7 +34,7 @@ function tcpotel(...args: string[]): Promise<Result> {
 
 /** A config file in a fresh directory (0600: validate refuses files others can write). */
 function configFile(body: string): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'tcpotel-cli-')), 'c.yaml');
+  const file = join(tempDir('tcpotel-cli-'), 'c.yaml');
   writeFileSync(file, body, { mode: 0o600 });
   return file;
 }
@@ -151,7 +152,7 @@ test('run on a bad config stops before attaching anything: exit 2', async () => 
 });
 
 test('record with a duration that is none: exit 2 before recording', async () => {
-  const out = join(mkdtempSync(join(tmpdir(), 'tcpotel-cli-')), 'rec.jsonl');
+  const out = join(tempDir('tcpotel-cli-'), 'rec.jsonl');
   const r = await tcpotel('record', '--out', out, '--duration', 'forever');
   assert.equal(r.code, 2);
   assert.match(r.stderr, /--duration: "forever" is not a duration/);

