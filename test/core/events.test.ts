@@ -4,15 +4,18 @@ import { CONNECTION_STATES, EVENT_KINDS, TCP_STATES, copyEvent, errorType, event
 import { makeEvent, openEvent } from '../support/events.js';
 
 test('tcpStateName: Linux state numbers (tcp_states.h) to network.connection.state values', () => {
-  assert.equal(tcpStateName(1), 'established');
-  assert.equal(tcpStateName(2), 'syn_sent');
-  assert.equal(tcpStateName(3), 'syn_received');
-  assert.equal(tcpStateName(6), 'time_wait');
-  assert.equal(tcpStateName(7), 'closed');
-  assert.equal(tcpStateName(8), 'close_wait');
-  assert.equal(tcpStateName(10), 'listen');
-  assert.equal(tcpStateName(11), 'closing');
-  assert.equal(tcpStateName(12), 'new_syn_recv');
+  const named: Array<[number, string]> = [
+    [1, 'established'],
+    [2, 'syn_sent'],
+    [3, 'syn_received'],
+    [6, 'time_wait'],
+    [7, 'closed'],
+    [8, 'close_wait'],
+    [10, 'listen'],
+    [11, 'closing'],
+    [12, 'new_syn_recv'],
+  ];
+  for (const [n, name] of named) assert.equal(tcpStateName(n), name, String(n));
   for (const n of [0, 13, 255, -1]) assert.equal(tcpStateName(n), 'unknown', String(n));
   assert.equal(CONNECTION_STATES.length, 11);
   assert.equal(TCP_STATES.length, 13);
@@ -20,14 +23,17 @@ test('tcpStateName: Linux state numbers (tcp_states.h) to network.connection.sta
 });
 
 test('errorType: the errno values sk_err carries to error.type, others as errno_N', () => {
-  assert.equal(errorType(111), 'connection_refused');
-  assert.equal(errorType(110), 'timed_out');
-  assert.equal(errorType(104), 'connection_reset');
-  assert.equal(errorType(113), 'host_unreachable');
-  assert.equal(errorType(101), 'network_unreachable');
-  assert.equal(errorType(0), 'cancelled');
-  assert.equal(errorType(42), 'errno_42');
-  assert.equal(errorType(-5), 'errno_-5');
+  const types: Array<[number, string]> = [
+    [111, 'connection_refused'],
+    [110, 'timed_out'],
+    [104, 'connection_reset'],
+    [113, 'host_unreachable'],
+    [101, 'network_unreachable'],
+    [0, 'cancelled'],
+    [42, 'errno_42'],
+    [-5, 'errno_-5'],
+  ];
+  for (const [errno, type] of types) assert.equal(errorType(errno), type, String(errno));
 });
 
 test('eventBatch: an events batch of a receiver, with extra fields', () => {

@@ -245,6 +245,15 @@ const indexOf = (entry: string) => {
   return i;
 };
 
+/** start() rejects with the component's own error, annotated with where it happened. */
+async function startFails(s: Service, message: string, component: string): Promise<void> {
+  await assert.rejects(s.start(), (err: Error & { component?: string }) => {
+    assert.equal(err.message, message);
+    assert.equal(err.component, component);
+    return true;
+  });
+}
+
 test('start: extensions, then exporters, then the pipelines\' processors, then receivers (each shared receiver once)', { timeout: 10_000 }, async () => {
   const s = testService(TWO_PIPELINES());
   assert.equal(journal.length, 0, 'building starts nothing');
@@ -299,11 +308,7 @@ test('shutdown: receivers stop first, the pipelines drain into the exporters, ex
 
 test('rollback: a receiver whose start throws: the started receivers, every exporter, then the extensions stop; the error surfaces', { timeout: 10_000 }, async () => {
   const s = testService(TWO_PIPELINES({ failReceiver: 'fake/2' }));
-  await assert.rejects(s.start(), (err: Error & { component?: string }) => {
-    assert.equal(err.message, 'fake/2 cannot attach');
-    assert.equal(err.component, 'receiver fake/2');
-    return true;
-  });
+  await startFails(s, 'fake/2 cannot attach', 'receiver fake/2');
   assert.deepEqual(only('start receiver '), ['fake/1', 'fake/2'], 'receivers after the failed one are not started');
   assert.deepEqual(only('shutdown receiver '), ['fake/1'], 'only the started receiver is shut down');
   assert.deepEqual(only('shutdown exporter ').sort(), ['rec/x', 'rec/y']);
@@ -320,11 +325,7 @@ test('rollback: a receiver whose start throws: the started receivers, every expo
 
 test('rollback: an exporter whose start throws: no processor or receiver starts; exporters, then extensions stop; the error surfaces', { timeout: 10_000 }, async () => {
   const s = testService(TWO_PIPELINES({ failExporter: 'rec/y' }));
-  await assert.rejects(s.start(), (err: Error & { component?: string }) => {
-    assert.equal(err.message, 'rec/y cannot connect');
-    assert.equal(err.component, 'exporter rec/y');
-    return true;
-  });
+  await startFails(s, 'rec/y cannot connect', 'exporter rec/y');
   assert.deepEqual(only('start '), ['extension ext/a', 'extension ext/b', 'exporter rec/x', 'exporter rec/y']);
   assert.deepEqual(only('create processor '), []);
   assert.deepEqual(only('shutdown receiver '), []);
@@ -336,11 +337,7 @@ test('rollback: an exporter whose start throws: no processor or receiver starts;
 
 test('rollback: an extension whose start throws: nothing else starts; the started extensions stop; the error surfaces', { timeout: 10_000 }, async () => {
   const s = testService(TWO_PIPELINES({ failExtension: 'ext/b' }));
-  await assert.rejects(s.start(), (err: Error & { component?: string }) => {
-    assert.equal(err.message, 'ext/b cannot listen');
-    assert.equal(err.component, 'extension ext/b');
-    return true;
-  });
+  await startFails(s, 'ext/b cannot listen', 'extension ext/b');
   assert.deepEqual(only('start '), ['extension ext/a', 'extension ext/b']);
   assert.ok(only('shutdown extension ').includes('ext/a'));
   assert.deepEqual(journal.filter((j) => /exporter|receiver|processor/.test(j)), []);
