@@ -60,6 +60,12 @@ test('help <command> and <command> --help: that command\'s options, exit 0', asy
   assert.equal(v.code, 0, v.stderr);
   assert.match(v.stdout, /^Usage: tcpotel validate \[options\]/);
   assert.ok(!v.stdout.includes('--log-level'), 'validate has no --log-level');
+  for (const c of COMMANDS) {
+    const h = await tcpotel(c, '--help');
+    assert.equal(h.code, 0, `${c} --help: ${h.stderr}`);
+    assert.match(h.stdout, new RegExp(`^Usage: tcpotel ${c} `), c);
+    assert.equal(h.stderr, '');
+  }
 });
 
 test('--version: the package\'s version, exit 0', async () => {
