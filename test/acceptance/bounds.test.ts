@@ -7,23 +7,18 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { get } from 'node:http';
 import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { packageRoot } from '../../src/core/paths.js';
 import { loadedProgramIds, programsOf, sleep, startPeer, waitUntil } from '../support/peer.js';
-import { makeEvent } from '../support/events.js';
+import { openEvent } from '../support/events.js';
+import { cli, startTcpotel, type RunningTcpotel } from '../support/tcpotel.js';
 import { unprivilegedCli } from '../support/unprivileged.js';
 
-const cli = join(packageRoot(), 'bin', 'tcpotel.js');
-
-interface Running {
-  child: ChildProcess;
-  stderr: () => string;
-  exit: Promise<number | null>;
+interface Running extends RunningTcpotel {
   /** The Prometheus endpoint's URL, when the config has one. */
   metricsUrl?: string;
 }
@@ -44,23 +39,9 @@ function configFile(body: string): string {
 const MALLOC_ENV = { MALLOC_MMAP_THRESHOLD_: '131072' };
 
 async function runTcpotel(config: string, bin = cli, args: string[] = []): Promise<Running> {
-  const child = spawn(process.execPath, [bin, 'run', '--config', config, '--log-level', 'info', ...args], { stdio: ['ignore', 'ignore', 'pipe'], cwd: '/', env: { ...process.env, ...MALLOC_ENV } });
-  let err = '';
-  child.stderr!.on('data', (d) => (err += d));
-  const exit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  try {
-    await Promise.race([
-      waitUntil(() => err.includes('tcpotel is running'), 30_000, 'tcpotel to start'),
-      exit.then((code) => {
-        throw new Error(`tcpotel exited early (${code}):\n${err}`);
-      }),
-    ]);
-  } catch (e) {
-    child.kill('SIGKILL');
-    throw e;
-  }
-  const url = /"url":"(http:\/\/[^"]+\/metrics)"/.exec(err)?.[1];
-  return { child, stderr: () => err, exit, metricsUrl: url };
+  const t = await startTcpotel(config, { bin, args, cwd: '/', env: MALLOC_ENV });
+  const url = /"url":"(http:\/\/[^"]+\/metrics)"/.exec(t.stderr())?.[1];
+  return { ...t, metricsUrl: url };
 }
 
 /** Structured log lines (pino JSON on stderr). */
@@ -374,7 +355,7 @@ service:
 test('replay as fast as possible in a loop: SIGTERM still stops it, exit 0', { timeout: 60_000 }, async () => {
   const dir = tmp();
   const rec = join(dir, 'rec.jsonl');
-  writeFileSync(rec, [0, 1, 2].map((i) => JSON.stringify({ at: i, events: [makeEvent({ kind: 'open', localPort: 1000 + i }), makeEvent({ kind: 'close', localPort: 1000 + i })] })).join('\n') + '\n');
+  writeFileSync(rec, [0, 1, 2].map((i) => JSON.stringify({ at: i, events: [openEvent({ kind: 'open', localPort: 1000 + i }), openEvent({ kind: 'close', localPort: 1000 + i })] })).join('\n') + '\n');
   const config = configFile(`
 receivers:
   replay: {path: ${rec}, speed: 0, loop: true}

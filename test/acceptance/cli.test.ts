@@ -5,36 +5,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { packageRoot } from '../../src/core/paths.js';
-import { NetnsPair, loadedProgramIds, programsOf, runClient, sleep, startPeer, startServer, waitUntil } from '../support/peer.js';
+import { NetnsPair, loadedProgramIds, programsOf, runClient, sleep, startPeer, startServer } from '../support/peer.js';
+import { startTcpotel } from '../support/tcpotel.js';
 import { unprivilegedCli } from '../support/unprivileged.js';
-
-const cli = join(packageRoot(), 'bin', 'tcpotel.js');
-
-interface Running {
-  child: ChildProcess;
-  stderr: () => string;
-  exit: Promise<number | null>;
-}
-
-async function runTcpotel(config: string, extra: string[] = [], bin = cli): Promise<Running> {
-  const child = spawn(process.execPath, [bin, 'run', '--config', config, '--log-level', 'info', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  child.stderr!.on('data', (d) => (err += d));
-  child.stdout!.resume();
-  const exit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  await Promise.race([
-    waitUntil(() => err.includes('tcpotel is running'), 20_000, 'tcpotel to start'),
-    exit.then((code) => {
-      throw new Error(`tcpotel exited early (${code}):\n${err}`);
-    }),
-  ]);
-  return { child, stderr: () => err, exit };
-}
 
 /** Decoded OTLP/JSON lines of a file exporter. */
 function jsonLines(path: string): any[] {
@@ -128,7 +104,7 @@ service:
       exporters: [file/logs]
 `,
   );
-  const t = await runTcpotel(config);
+  const t = await startTcpotel(config);
   const ours = programsOf(t.child.pid!);
   assert.ok(ours.length >= 6, 'programs attached');
   const a = await runClient(['--addr', '127.0.0.1', '--port', String(included.port), '--count', String(N), '--send', '100', '--expect', '2500']);
@@ -188,7 +164,7 @@ service:
     logs: {receivers: [ebpf], processors: [filter], exporters: [otlphttp]}
 `,
   );
-  const t = await runTcpotel(config);
+  const t = await startTcpotel(config);
   await runClient(['--addr', '127.0.0.1', '--port', String(s.port), '--count', '2']);
   await sleep(500);
   t.child.kill('SIGTERM');
@@ -231,7 +207,7 @@ service:
     metrics: {receivers: [ebpf], processors: [filter, aggregate], exporters: [file/metrics]}
 `,
   );
-  const t = await runTcpotel(config, [], nobody.cli);
+  const t = await startTcpotel(config, { bin: nobody.cli });
   const ours = programsOf(t.child.pid!);
   assert.ok(ours.length >= 6, 'programs attached');
   try {

@@ -260,11 +260,8 @@ test('retransmits induced by packet loss in a network namespace are reported and
     // on the sender's own output would be a local send failure, not a loss.
     ns.dropOneIn(ns.b, 4);
     const K = 400_000;
-    const server = await startServer(['--addr', ns.addrB, '--port', '0', '--expect', String(K), '--count', '1'], { netns: ns.b });
-    const client = await runClient(['--addr', ns.addrB, '--port', String(server.port), '--count', '1', '--send', String(K)], { netns: ns.a });
-    assert.equal(client.code, 0, client.stderr);
-    await server.done;
-    const mine = () => r.onPorts(server.port).filter((e) => e.localAddress === ns.addrA);
+    const flow = await ns.transfer(K);
+    const mine = () => r.onPorts(flow.port).filter((e) => e.localAddress === ns.addrA);
     await waitUntil(() => mine().some((e) => e.kind === 'close'), 5000, 'client close');
     const retrans = mine().filter((e) => e.kind === 'retransmit');
     const close = mine().find((e) => e.kind === 'close')!;
@@ -274,7 +271,7 @@ test('retransmits induced by packet loss in a network namespace are reported and
     assert.ok(close.retransmits >= retrans.length, `close.retransmits ${close.retransmits} >= events ${retrans.length}`);
     assert.ok(close.bytesRetransmitted > 0);
     for (const e of retrans) {
-      assert.equal(e.pid, client.pid);
+      assert.equal(e.pid, flow.clientPid);
       assert.equal(e.remoteAddress, ns.addrB);
       assert.equal(e.socketId, close.socketId);
     }

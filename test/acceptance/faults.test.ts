@@ -4,18 +4,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { packageRoot } from '../../src/core/paths.js';
 import { OtlpReceiver } from '../support/otlp-receiver.js';
 import { loadedProgramIds, programsOf, runClient, sleep, startPeer, startServer, waitUntil } from '../support/peer.js';
 import { startService } from '../support/service.js';
 import { startEbpf } from '../support/ebpf.js';
+import { cli, startTcpotel } from '../support/tcpotel.js';
 import { asUser, unprivilegedCli } from '../support/unprivileged.js';
-
-const cli = join(packageRoot(), 'bin', 'tcpotel.js');
 
 function tmpConfig(body: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'tcpotel-fault-'));
@@ -91,20 +89,10 @@ test('exporter endpoint too slow: timeouts are retried; what cannot be sent in t
   }
 });
 
-async function runCli(config: string): Promise<{ child: ChildProcess; stderr: () => string; exit: Promise<number | null> }> {
-  const child = spawn(process.execPath, [cli, 'run', '--config', config, '--log-level', 'info'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  child.stderr!.on('data', (d) => (err += d));
-  const exit = new Promise<number | null>((r) => child.on('exit', (code, sig) => r(code ?? (sig ? -1 : null))));
-  await waitUntil(() => err.includes('tcpotel is running') || child.exitCode !== null, 20_000, 'tcpotel to start');
-  assert.ok(err.includes('tcpotel is running'), err);
-  return { child, stderr: () => err, exit };
-}
-
 for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
   test(`${signal} under load: no BPF program left behind`, { timeout: 60_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tcpotel-fault-'));
-    const t = await runCli(
+    const t = await startTcpotel(
       tmpConfig(`
 receivers:
   ebpf: {sample_interval: 200ms, sample_budget: 1}
@@ -147,7 +135,7 @@ test('a very large config: 120 pipelines and 360 processors validate quickly and
   assert.equal(v.status, 0, v.stderr);
   assert.match(v.stdout, /configuration is valid: 120 pipelines/);
   assert.ok(Date.now() - started < 10_000, 'validated in under 10 s');
-  const t = await runCli(config);
+  const t = await startTcpotel(config);
   const ours = programsOf(t.child.pid!);
   assert.ok(ours.length >= 5 && ours.length <= 12, `one receiver's programs, not one set per pipeline (${ours.length})`);
   t.child.kill('SIGTERM');

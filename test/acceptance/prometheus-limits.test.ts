@@ -16,7 +16,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/core/paths.js';
-import { makeEvent } from '../support/events.js';
+import { openEvent } from '../support/events.js';
 import { waitUntil } from '../support/peer.js';
 
 /** Documented in README (Prometheus endpoint limits): what 5,200 hostile clients may add to tcpotel's RSS. */
@@ -87,8 +87,8 @@ test('5,000 idle connections and 200 slow readers: a normal scrape answers, desc
   const events = [];
   for (let i = 0; i < TUPLES; i++) {
     const t = { socketId: i + 1, localAddress: `10.0.${i >> 8}.${i & 255}`, localPort: 20000 + i, remotePort: 443 };
-    events.push(makeEvent({ ...t, kind: 'open', handshakeNs: 1000 + i }));
-    events.push(makeEvent({ ...t, kind: 'close', bytesSent: i, bytesReceived: 2 * i, srttUs: 10 + i, durationNs: 1e6 + i }));
+    events.push(openEvent({ ...t, kind: 'open', handshakeNs: 1000 + i }));
+    events.push(openEvent({ ...t, kind: 'close', bytesSent: i, bytesReceived: 2 * i, srttUs: 10 + i, durationNs: 1e6 + i }));
   }
   writeFileSync(join(dir, 'rec.jsonl'), JSON.stringify({ at: 0, events }) + '\n');
   const port = await freePort();

@@ -1,12 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, linkSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, linkSync, readFileSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createExclusive, openAppend, openReplace } from '../../src/core/files.js';
+import { tempDirs } from '../support/tmp.js';
 
-const dir = () => mkdtempSync(join(tmpdir(), 'tcpotel-files-'));
+const tempDir = tempDirs();
+const dir = () => tempDir('tcpotel-files-');
 
 test('openAppend creates 0640 and appends; openReplace empties', () => {
   const d = dir();

@@ -13,7 +13,7 @@ import { prometheusMetricNames } from '../../src/semconv/prometheus.js';
 import { ATTR, EVENT_NAMES, RESOURCE_ATTR, SELF_ATTR, eventAttributes } from '../../src/semconv/attributes.js';
 import { EVENT_KINDS } from '../../src/core/events.js';
 import { KEY_PRESETS } from '../../src/processors/aggregate/config.js';
-import { makeEvent } from '../support/events.js';
+import { openEvent } from '../support/events.js';
 
 const doc = readFileSync(join(packageRoot(), 'docs', 'reference.md'), 'utf8');
 
@@ -63,7 +63,7 @@ test('what events and metrics actually carry is documented', () => {
   const documented = new Set(table('Attributes').map((r) => r[0]!));
   for (const kind of EVENT_KINDS) {
     for (const over of [{}, { errno: 111, resetSent: true, preexisting: true, direction: 'inbound' as const, reset: 'received' as const }]) {
-      for (const key of Object.keys(eventAttributes(makeEvent({ kind, ...over })))) assert.ok(documented.has(key), `${key} (on ${kind} events) is documented`);
+      for (const key of Object.keys(eventAttributes(openEvent({ kind, ...over })))) assert.ok(documented.has(key), `${key} (on ${kind} events) is documented`);
     }
   }
   for (const keys of Object.values(KEY_PRESETS)) for (const k of keys) assert.ok(documented.has(k), `${k} (aggregate key) is documented`);

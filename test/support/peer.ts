@@ -117,6 +117,21 @@ export class NetnsPair {
     execFileSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: rules, stdio: ['pipe', 'pipe', 'pipe'] });
   }
 
+  /**
+   * Sends `bytes` over one connection from a client in namespace a to a server in b (on
+   * `port`, 0: any free one) and waits for both ends to finish.
+   */
+  async transfer(bytes: number, port = 0): Promise<{ port: number; clientPid: number }> {
+    const server = await startServer(['--addr', this.addrB, '--port', String(port), '--expect', String(bytes), '--count', '1'], { netns: this.b });
+    const client = await runClient(['--addr', this.addrB, '--port', String(server.port), '--count', '1', '--send', String(bytes)], { netns: this.a });
+    if (client.code !== 0) {
+      server.kill('SIGKILL');
+      throw new Error(`the client in ${this.a} failed (${client.code}): ${client.stderr}`);
+    }
+    await server.done;
+    return { port: server.port, clientPid: client.pid };
+  }
+
   /** Loads an nftables ruleset into namespace `ns`. */
   nft(ns: string, rules: string): void {
     execFileSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: rules, stdio: ['pipe', 'pipe', 'pipe'] });

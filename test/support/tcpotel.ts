@@ -18,12 +18,28 @@ export interface RunningTcpotel {
   stop(): Promise<number | null>;
 }
 
-/** Writes `yaml` to a temp file and runs `tcpotel run` on it; resolves once it logs "tcpotel is running" (or, with `waitRunning: false`, at once). */
-export async function runTcpotel(yaml: string, opts: { waitRunning?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<RunningTcpotel> {
-  const dir = mkdtempSync(join(tmpdir(), 'tcpotel-run-'));
-  const config = join(dir, 'config.yaml');
-  writeFileSync(config, yaml);
-  const child = spawn(process.execPath, [cli, 'run', '--config', config, '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+export interface StartOptions {
+  /** The command to run (default: bin/tcpotel.js; e.g. a copy nobody can read). */
+  bin?: string;
+  /** More arguments after `run --config FILE --log-level info`. */
+  args?: string[];
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Resolve once it logs "tcpotel is running" (the default), or at once. */
+  waitRunning?: boolean;
+}
+
+/**
+ * Runs `tcpotel run --config <config>`; resolves once it logs "tcpotel is running" (or,
+ * with `waitRunning: false`, at once). If it exits first, or does not start within 30 s,
+ * it is killed and the promise rejects with its stderr.
+ */
+export async function startTcpotel(config: string, opts: StartOptions = {}): Promise<RunningTcpotel> {
+  const child = spawn(process.execPath, [opts.bin ?? cli, 'run', '--config', config, '--log-level', 'info', ...(opts.args ?? [])], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...opts.env },
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
+  });
   let err = '';
   let out = '';
   child.stderr!.on('data', (d) => (err += d));
@@ -40,13 +56,26 @@ export async function runTcpotel(yaml: string, opts: { waitRunning?: boolean; en
     },
   };
   if (opts.waitRunning === false) return running;
-  await Promise.race([
-    waitUntil(() => err.includes('tcpotel is running'), 30_000, 'tcpotel to start'),
-    exit.then((code) => {
-      throw new Error(`tcpotel exited early (${code}):\n${err}`);
-    }),
-  ]);
+  try {
+    await Promise.race([
+      waitUntil(() => err.includes('tcpotel is running'), 30_000, 'tcpotel to start'),
+      exit.then((code) => {
+        throw new Error(`tcpotel exited early (${code}):\n${err}`);
+      }),
+    ]);
+  } catch (e) {
+    child.kill('SIGKILL');
+    throw e;
+  }
   return running;
+}
+
+/** Writes `yaml` to a temp file and runs `tcpotel run` on it (see startTcpotel). */
+export async function runTcpotel(yaml: string, opts: Omit<StartOptions, 'bin' | 'args' | 'cwd'> = {}): Promise<RunningTcpotel> {
+  const dir = mkdtempSync(join(tmpdir(), 'tcpotel-run-'));
+  const config = join(dir, 'config.yaml');
+  writeFileSync(config, yaml);
+  return startTcpotel(config, opts);
 }
 
 /** A TCP port nothing listens on right now (bound, then released). */

@@ -4,14 +4,14 @@ import { DEBUG_MAX_PENDING_BYTES, DebugExporter, debugConfigSchema, defaultDebug
 import { Telemetry } from '../../../src/core/telemetry.js';
 import { eventBatch } from '../../../src/core/events.js';
 import { seriesKey } from '../../../src/core/metrics.js';
-import { makeEvent } from '../../support/events.js';
+import { openEvent } from '../../support/events.js';
 import { testContext } from '../../support/context.js';
 
 function run(verbosity: string, signal: 'logs' | 'metrics') {
   const out: string[] = [];
   const e = new DebugExporter(debugConfigSchema.parse({ verbosity, output: 'stdout' }), { ...testContext('debug', 'exporter'), signal, selfMetrics: false }, (s) => out.push(s));
   if (signal === 'logs') {
-    e.consume(eventBatch('ebpf', [makeEvent({ kind: 'close', bytesSent: 12, bytesReceived: 34, pid: 77, comm: 'curl' }), makeEvent({ kind: 'failed', errno: 111 })]));
+    e.consume(eventBatch('ebpf', [openEvent({ kind: 'close', bytesSent: 12, bytesReceived: 34, pid: 77, comm: 'curl' }), openEvent({ kind: 'failed', errno: 111 })]));
   } else {
     const attrs = { 'network.peer.port': 443 };
     e.consume({ type: 'metrics', startTime: [0, 0], endTime: [1, 0], points: [{ type: 'sum', name: 'tcp.connections.opened', attributes: attrs, seriesKey: seriesKey('tcp.connections.opened', attrs), value: 3 }] });
@@ -43,9 +43,9 @@ test('a reader that does not keep up: beyond 16 MiB of pending output, batches a
   const out: string[] = [];
   let pending = 0;
   const e = new DebugExporter(debugConfigSchema.parse(defaultDebugConfig()), { ...testContext('debug', 'exporter', { telemetry }), signal: 'logs', selfMetrics: false }, (s) => out.push(s), () => pending);
-  e.consume(eventBatch('ebpf', [makeEvent(), makeEvent()]));
+  e.consume(eventBatch('ebpf', [openEvent(), openEvent()]));
   pending = DEBUG_MAX_PENDING_BYTES + 1;
-  e.consume(eventBatch('ebpf', [makeEvent(), makeEvent(), makeEvent()]));
+  e.consume(eventBatch('ebpf', [openEvent(), openEvent(), openEvent()]));
   assert.equal(out.length, 1);
   assert.equal(telemetry.total('tcpotel.component.items.dropped', { 'tcpotel.drop.reason': 'queue_full' }), 3);
   assert.equal(telemetry.total('tcpotel.component.items.out'), 2);

@@ -6,10 +6,9 @@ import { join } from 'node:path';
 import { FileExporter, fileConfigSchema, defaultFileConfig, splitResourceMetrics } from '../../../src/exporters/file/exporter.js';
 import { eventBatch } from '../../../src/core/events.js';
 import { Telemetry } from '../../../src/core/telemetry.js';
-import { makeEvent } from '../../support/events.js';
+import { metricBatch, openEvent } from '../../support/events.js';
 import { testContext } from '../../support/context.js';
 import { MetricsAccumulator } from '../../../src/exporters/shared/accumulator.js';
-import { metricBatch } from '../../processors/fixtures.js';
 import { nowHrTime } from '../../../src/core/metrics.js';
 
 function exporter(path: string, overrides: Record<string, unknown> = {}, signal: 'logs' | 'metrics' = 'logs') {
@@ -37,14 +36,14 @@ function ports(file: string): number[] {
   return out;
 }
 
-const batchOf = (from: number, n: number) => eventBatch('ebpf', Array.from({ length: n }, (_, i) => makeEvent({ kind: 'close', localPort: from + i })));
+const batchOf = (from: number, n: number) => eventBatch('ebpf', Array.from({ length: n }, (_, i) => openEvent({ kind: 'close', localPort: from + i })));
 
 test('one OTLP/JSON export request per line, rotated by size, keeping max_backups files', async () => {
   const dir = tmp();
   const path = join(dir, 'logs.jsonl');
   const { e } = exporter(path, { rotation: { max_megabytes: 0.004, max_backups: 2 } });
   await e.start();
-  for (let i = 0; i < 12; i++) e.consume(eventBatch('ebpf', [makeEvent({ kind: 'close', localPort: 1000 + i, bytesSent: i })]));
+  for (let i = 0; i < 12; i++) e.consume(eventBatch('ebpf', [openEvent({ kind: 'close', localPort: 1000 + i, bytesSent: i })]));
   await e.shutdown();
   assert.ok(existsSync(`${path}.1`) && existsSync(`${path}.2`), 'rotated files');
   assert.ok(!existsSync(`${path}.3`), 'no more than max_backups');

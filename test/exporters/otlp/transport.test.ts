@@ -16,11 +16,11 @@ import { defaultOtlpConfig, defaultOtlpHttpConfig, otlpConfigSchema, otlpHttpCon
 import { ExportError } from '../../../src/exporters/shared/sender.js';
 import { batchToLogRecords } from '../../../src/exporters/shared/logs.js';
 import { eventBatch } from '../../../src/core/events.js';
-import { makeEvent } from '../../support/events.js';
+import { openEvent } from '../../support/events.js';
 import { OtlpReceiver } from '../../support/otlp-receiver.js';
 import { makeCertificates } from '../../support/certs.js';
 
-const body = () => ProtobufLogsSerializer.serializeRequest(batchToLogRecords(eventBatch('ebpf', [makeEvent({ localPort: 4242 }), makeEvent({ localPort: 4243 })])))!;
+const body = () => ProtobufLogsSerializer.serializeRequest(batchToLogRecords(eventBatch('ebpf', [openEvent({ localPort: 4242 }), openEvent({ localPort: 4243 })])))!;
 
 function http(endpoint: string, extra: Record<string, unknown> = {}) {
   return resolveOtlp('http', otlpHttpConfigSchema.parse({ ...defaultOtlpHttpConfig(), endpoint, ...extra }), 'logs', {});

@@ -14,7 +14,7 @@ import { aggregateProcessorFactory } from '../../../src/processors/aggregate/fac
 import { PrometheusExporter, negotiate } from '../../../src/exporters/prometheus/exporter.js';
 import { prometheusExporterFactory } from '../../../src/exporters/prometheus/factory.js';
 import { eventBatch, type TcpEvent } from '../../../src/core/events.js';
-import { makeEvent } from '../../support/events.js';
+import { openEvent } from '../../support/events.js';
 import { testContext } from '../../support/context.js';
 import { assertSameSamples, parseExposition, sampleKeys } from './exposition.js';
 
@@ -27,8 +27,8 @@ function exporterWith(n: number, overrides: Record<string, unknown> = {}, teleme
     const events: TcpEvent[] = [];
     for (let i = 0; i < count; i++) {
       const t = { socketId: round * 1_000_000 + i + 1, localAddress: `10.0.${i >> 8}.${i & 255}`, localPort: 20000 + i, remotePort: 443 };
-      events.push(makeEvent({ ...t, kind: 'open', handshakeNs: 1000 + i }));
-      events.push(makeEvent({ ...t, kind: 'close', bytesSent: i + round, bytesReceived: 2 * i, srttUs: 10 + i, durationNs: 1e6 + i }));
+      events.push(openEvent({ ...t, kind: 'open', handshakeNs: 1000 + i }));
+      events.push(openEvent({ ...t, kind: 'close', bytesSent: i + round, bytesReceived: 2 * i, srttUs: 10 + i, durationNs: 1e6 + i }));
     }
     agg.add(eventBatch('t', events));
     return agg.flush((now += 1000));

@@ -10,7 +10,7 @@ import { eventBatch, EVENT_KINDS, type TcpEvent } from '../../../src/core/events
 import { nowHrTime } from '../../../src/core/metrics.js';
 import { batchToLogRecords } from '../../../src/exporters/shared/logs.js';
 import { logsRequestJson } from '../../../src/exporters/shared/logs-json.js';
-import { makeEvent } from '../../processors/fixtures.js';
+import { makeEvent } from '../../support/events.js';
 
 type Req = { resourceLogs: Array<{ resource: unknown; scopeLogs: Array<{ scope: unknown; logRecords: Array<Record<string, unknown>> }> }> };
 

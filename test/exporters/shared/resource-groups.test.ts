@@ -9,7 +9,7 @@ import { batchToLogRecords } from '../../../src/exporters/shared/logs.js';
 import { seriesKey, type MetricPoint } from '../../../src/core/metrics.js';
 import { eventBatch } from '../../../src/core/events.js';
 import { RESOURCE_IDENTITY_ATTRS } from '../../../src/semconv/attributes.js';
-import { makeEvent } from '../../support/events.js';
+import { openEvent } from '../../support/events.js';
 
 const KEYS = RESOURCE_IDENTITY_ATTRS;
 const A = 'a'.repeat(64);
@@ -74,10 +74,10 @@ test('the parts, serialized one by one and joined, are one request with every re
 
 test('logs: a record’s container and pod ids move to a resource shared by that container’s records', () => {
   const evs = [
-    makeEvent({ kind: 'open', pid: 10, attributes: { 'container.id': A, 'k8s.pod.uid': 'pod-a' } }),
-    makeEvent({ kind: 'close', pid: 10, attributes: { 'container.id': A, 'k8s.pod.uid': 'pod-a' } }),
-    makeEvent({ kind: 'open', pid: 20, attributes: { 'container.id': B } }),
-    makeEvent({ kind: 'open', pid: 30 }),
+    openEvent({ kind: 'open', pid: 10, attributes: { 'container.id': A, 'k8s.pod.uid': 'pod-a' } }),
+    openEvent({ kind: 'close', pid: 10, attributes: { 'container.id': A, 'k8s.pod.uid': 'pod-a' } }),
+    openEvent({ kind: 'open', pid: 20, attributes: { 'container.id': B } }),
+    openEvent({ kind: 'open', pid: 30 }),
   ];
   const batch = eventBatch('ebpf', evs, { resource: { 'host.name': 'node-1' } });
   const records = batchToLogRecords(batch, KEYS);

@@ -10,7 +10,7 @@ import { ViewExporter, viewExporterFactory } from '../../../src/exporters/view/e
 import { activeViewHubs, setViewQuitHandler, ViewHub, type Renderer } from '../../../src/exporters/view/hub.js';
 import { handleInput, ViewApp, type UiState } from '../../../src/exporters/view/app.js';
 import { parseSummaryLine } from '../../../src/exporters/view/format.js';
-import { makeEvent } from '../../processors/fixtures.js';
+import { makeEvent } from '../../support/events.js';
 import { testContext } from '../../support/context.js';
 import { T0, active, closed, conn, io, opened, windowBatch } from './fixtures.js';
 

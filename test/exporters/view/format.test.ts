@@ -14,7 +14,7 @@ import {
 import { ViewModel } from '../../../src/exporters/view/model.js';
 import type { MetricPoint } from '../../../src/core/metrics.js';
 import { eventBatch } from '../../../src/core/events.js';
-import { makeEvent } from '../../processors/fixtures.js';
+import { makeEvent } from '../../support/events.js';
 import { T0, active, closed, conn, io, opened, sockets, windowBatch } from './fixtures.js';
 
 test('summary line: fixed field order, key=value with raw numbers and their units, UTC time to the second', () => {

@@ -5,7 +5,7 @@ import { summaryLine } from '../../../src/exporters/view/format.js';
 import { Aggregator } from '../../../src/processors/aggregate/aggregator.js';
 import { aggregateConfigSchema, defaultAggregateConfig } from '../../../src/processors/aggregate/config.js';
 import { eventBatch } from '../../../src/core/events.js';
-import { makeEvent } from '../../processors/fixtures.js';
+import { makeEvent } from '../../support/events.js';
 import { T0, active, closed, conn, durationHist, failed, io, opened, resets, retrans, sockets, windowBatch } from './fixtures.js';
 
 const A = conn(40000, 8080, 100, 'curl'); // client end

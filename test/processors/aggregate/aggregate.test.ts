@@ -6,7 +6,7 @@ import { aggregateProcessorFactory } from '../../../src/processors/aggregate/fac
 import { eventBatch, type TcpEvent } from '../../../src/core/events.js';
 import type { Batch } from '../../../src/core/component.js';
 import type { MetricBatch, MetricPoint } from '../../../src/core/metrics.js';
-import { makeEvent } from '../../support/events.js';
+import { openEvent } from '../../support/events.js';
 import { testContext } from '../../support/context.js';
 
 function config(over: Record<string, unknown> = {}) {
@@ -30,8 +30,8 @@ function value(points: MetricPoint[], name: string, match: Record<string, unknow
 }
 
 test('opens, closes, bytes and active connections per five-tuple, exactly', () => {
-  const a = makeEvent({ socketId: 1, localPort: 40001 });
-  const b = makeEvent({ socketId: 2, localPort: 40002 });
+  const a = openEvent({ socketId: 1, localPort: 40001 });
+  const b = openEvent({ socketId: 2, localPort: 40002 });
   const { out } = run([
     [a, b],
     [{ ...a, kind: 'close', bytesSent: 100, bytesReceived: 2000, durationNs: 5e6, oldState: 'fin_wait_2', newState: 'closed' }],
@@ -57,7 +57,7 @@ test('opens, closes, bytes and active connections per five-tuple, exactly', () =
 });
 
 test('live samples count only the growth; the close adds the rest; pre-existing bytes are not counted', () => {
-  const existing = makeEvent({ kind: 'existing', socketId: 7, preexisting: true, bytesSent: 5000, bytesReceived: 300 });
+  const existing = openEvent({ kind: 'existing', socketId: 7, preexisting: true, bytesSent: 5000, bytesReceived: 300 });
   const { out } = run([
     [existing],
     [{ ...existing, kind: 'sample', bytesSent: 5600, bytesReceived: 320, srttUs: 100 }],
@@ -75,19 +75,19 @@ test('live samples count only the growth; the close adds the rest; pre-existing 
 });
 
 test('retransmits count from the running total: lost events and the close never count twice', () => {
-  const open = makeEvent({ socketId: 9 });
+  const open = openEvent({ socketId: 9 });
   const { out } = run([[open, { ...open, kind: 'retransmit', retransmits: 1 }, { ...open, kind: 'retransmit', retransmits: 4 }, { ...open, kind: 'close', retransmits: 6, bytesSent: 10 }]], { keys: 'none' });
   assert.equal(value(out[0]!.points, 'tcp.retransmits'), 6);
 });
 
 test('failed connects by error.type; resets by direction', () => {
   const { out } = run([[
-    makeEvent({ kind: 'failed', errno: 111 }),
-    makeEvent({ kind: 'failed', errno: 111 }),
-    makeEvent({ kind: 'failed', errno: 110 }),
-    makeEvent({ kind: 'reset', reset: 'sent' }),
-    makeEvent({ kind: 'reset', reset: 'received' }),
-    makeEvent({ kind: 'reset', reset: 'received' }),
+    openEvent({ kind: 'failed', errno: 111 }),
+    openEvent({ kind: 'failed', errno: 111 }),
+    openEvent({ kind: 'failed', errno: 110 }),
+    openEvent({ kind: 'reset', reset: 'sent' }),
+    openEvent({ kind: 'reset', reset: 'received' }),
+    openEvent({ kind: 'reset', reset: 'received' }),
   ]], { keys: 'none' });
   const p = out[0]!.points;
   assert.equal(value(p, 'tcp.connections.failed', { 'error.type': 'connection_refused' }), 2);
@@ -97,7 +97,7 @@ test('failed connects by error.type; resets by direction', () => {
 });
 
 test('key presets and attribute lists decide the series', () => {
-  const evs = [makeEvent({ localPort: 1, remotePort: 443, remoteAddress: '10.0.0.1' }), makeEvent({ localPort: 2, remotePort: 443, remoteAddress: '10.0.0.1' }), makeEvent({ localPort: 3, remotePort: 80, remoteAddress: '10.0.0.2' })];
+  const evs = [openEvent({ localPort: 1, remotePort: 443, remoteAddress: '10.0.0.1' }), openEvent({ localPort: 2, remotePort: 443, remoteAddress: '10.0.0.1' }), openEvent({ localPort: 3, remotePort: 80, remoteAddress: '10.0.0.2' })];
   const series = (keys: unknown) => new Set(run([evs], { keys }).out[0]!.points.filter((p) => p.name === 'tcp.connections.opened').map((p) => JSON.stringify(p.attributes)));
   assert.equal(series('five_tuple').size, 3);
   assert.equal(series('remote').size, 2);
@@ -110,7 +110,7 @@ test('key presets and attribute lists decide the series', () => {
 });
 
 test('the series cap folds the rest into one otel.metric.overflow series, and counts it', () => {
-  const evs = [1, 2, 3, 4, 5].map((port) => makeEvent({ localPort: port }));
+  const evs = [1, 2, 3, 4, 5].map((port) => openEvent({ localPort: port }));
   const { out, ctx } = run([evs], { max_series: 2 });
   const opened = out[0]!.points.filter((p) => p.name === 'tcp.connections.opened');
   assert.equal(opened.length, 3);
@@ -120,7 +120,7 @@ test('the series cap folds the rest into one otel.metric.overflow series, and co
 });
 
 test('tracked connections are capped; evictions are counted', () => {
-  const evs = [1, 2, 3].map((id) => makeEvent({ socketId: id }));
+  const evs = [1, 2, 3].map((id) => openEvent({ socketId: id }));
   const { ctx } = run([evs], { max_connections: 2 });
   assert.equal(ctx.telemetry.telemetry.total('tcpotel.aggregate.connections.evicted'), 1);
 });
@@ -142,8 +142,8 @@ test('socket counts by state become system.network.connection.count', () => {
 test('windows (marble): one metric batch per interval, the partial last one at completion', () => {
   const scheduler = new TestScheduler((a, b) => assert.deepEqual(a, b));
   scheduler.run(({ cold, expectObservable }) => {
-    const e1 = eventBatch('t', [makeEvent({ socketId: 1 })]);
-    const e2 = eventBatch('t', [makeEvent({ socketId: 2 }), makeEvent({ socketId: 3 })]);
+    const e1 = eventBatch('t', [openEvent({ socketId: 1 })]);
+    const e2 = eventBatch('t', [openEvent({ socketId: 2 }), openEvent({ socketId: 3 })]);
     const ctx = testContext('aggregate', 'processor', { scheduler });
     const source = cold<Batch>('a 5ms b 8ms |', { a: e1, b: e2 });
     const opened = (b: Batch) => (b.type === 'metrics' ? value(b.points, 'tcp.connections.opened') : -1);
@@ -178,10 +178,10 @@ test('raw kernel records (five-tuple index) and plain events aggregate to exactl
       const received = Math.floor(rnd() * 1e6);
       // Owners vary: the same tuple from two processes is two series when keyed on them.
       const owner = { pid: 100 + Math.floor(rnd() * 3), comm: ['curl', 'nginx', 'a-very-long-name'][Math.floor(rnd() * 3)]! };
-      events.push(makeEvent({ ...t, ...owner, kind: 'open', socketId, handshakeNs: 1000 + Math.floor(rnd() * 1e6) }));
-      events.push(makeEvent({ ...t, ...owner, kind: 'sample', socketId, bytesSent: sent >> 1, bytesReceived: received >> 1, srttUs: 1 + Math.floor(rnd() * 5000) }));
-      if (rnd() < 0.8) events.push(makeEvent({ ...t, ...owner, kind: 'close', socketId, bytesSent: sent, bytesReceived: received, durationNs: 1e6, srttUs: 100, oldState: 'last_ack', newState: 'closed' }));
-      if (rnd() < 0.1) events.push(makeEvent({ ...t, ...owner, kind: 'existing', socketId: id++, bytesSent: 5, bytesReceived: 6 }));
+      events.push(openEvent({ ...t, ...owner, kind: 'open', socketId, handshakeNs: 1000 + Math.floor(rnd() * 1e6) }));
+      events.push(openEvent({ ...t, ...owner, kind: 'sample', socketId, bytesSent: sent >> 1, bytesReceived: received >> 1, srttUs: 1 + Math.floor(rnd() * 5000) }));
+      if (rnd() < 0.8) events.push(openEvent({ ...t, ...owner, kind: 'close', socketId, bytesSent: sent, bytesReceived: received, durationNs: 1e6, srttUs: 100, oldState: 'last_ack', newState: 'closed' }));
+      if (rnd() < 0.1) events.push(openEvent({ ...t, ...owner, kind: 'existing', socketId: id++, bytesSent: 5, bytesReceived: 6 }));
     }
   }
   const buf = Buffer.alloc(events.length * RECORD_SIZE);

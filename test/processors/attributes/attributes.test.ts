@@ -5,7 +5,8 @@ import { attributesProcessorFactory as factory } from '../../../src/processors/a
 import { seriesKey, type MetricBatch } from '../../../src/core/metrics.js';
 import { eventAttributes } from '../../../src/semconv/attributes.js';
 import { testContext } from '../../support/context.js';
-import { DROPPED, ITEMS_IN, ITEMS_OUT, batchOf, configOf, events, issuesOf, makeEvent, metricBatch, runSync } from '../fixtures.js';
+import { batchOf, events, makeEvent, metricBatch } from '../../support/events.js';
+import { DROPPED, ITEMS_IN, ITEMS_OUT, configOf, issuesOf, runSync } from '../../support/processors.js';
 import type { TcpEvent } from '../../../src/core/events.js';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');

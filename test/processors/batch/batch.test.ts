@@ -7,7 +7,8 @@ import type { TcpEvent } from '../../../src/core/events.js';
 import { batchProcessorFactory as factory } from '../../../src/processors/batch/factory.js';
 import { testContext } from '../../support/context.js';
 import { Telemetry } from '../../../src/core/telemetry.js';
-import { DROPPED, ITEMS_IN, ITEMS_OUT, batchOf, configOf, issuesOf, makeEvent, metricBatch } from '../fixtures.js';
+import { batchOf, makeEvent, metricBatch } from '../../support/events.js';
+import { DROPPED, ITEMS_IN, ITEMS_OUT, configOf, issuesOf } from '../../support/processors.js';
 
 const ev = (id: number): TcpEvent => makeEvent({ socketId: id });
 const evs = (from: number, to: number): TcpEvent[] => Array.from({ length: to - from + 1 }, (_, i) => ev(from + i));

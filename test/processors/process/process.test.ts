@@ -1,6 +1,6 @@
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import { join } from 'node:path';
 import type { SchedulerLike } from 'rxjs';
@@ -10,17 +10,11 @@ import { TtlCache } from '../../../src/processors/process/cache.js';
 import { eventAttributes } from '../../../src/semconv/attributes.js';
 import type { TcpEvent } from '../../../src/core/events.js';
 import { testContext } from '../../support/context.js';
-import { DROPPED, ITEMS_IN, ITEMS_OUT, batchOf, configOf, events, issuesOf, makeEvent, metricBatch, runSync } from '../fixtures.js';
+import { tempDirs } from '../../support/tmp.js';
+import { batchOf, events, makeEvent, metricBatch } from '../../support/events.js';
+import { DROPPED, ITEMS_IN, ITEMS_OUT, configOf, issuesOf, runSync } from '../../support/processors.js';
 
-const temps: string[] = [];
-after(() => {
-  for (const d of temps) rmSync(d, { recursive: true, force: true });
-});
-function tempDir(prefix: string): string {
-  const d = mkdtempSync(join(os.tmpdir(), prefix));
-  temps.push(d);
-  return d;
-}
+const tempDir = tempDirs();
 
 const CID = 'ab'.repeat(32);
 

@@ -1,6 +1,6 @@
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import { join } from 'node:path';
 import { resourceProcessorFactory as factory } from '../../../src/processors/resource/factory.js';
@@ -8,17 +8,11 @@ import { resource } from '../../../src/processors/resource/resource.js';
 import { detectResource, parseOsRelease } from '../../../src/processors/resource/detect.js';
 import type { MetricBatch } from '../../../src/core/metrics.js';
 import { testContext } from '../../support/context.js';
-import { ITEMS_IN, ITEMS_OUT, batchOf, configOf, issuesOf, makeEvent, metricBatch, runSync } from '../fixtures.js';
+import { tempDirs } from '../../support/tmp.js';
+import { batchOf, makeEvent, metricBatch } from '../../support/events.js';
+import { ITEMS_IN, ITEMS_OUT, configOf, issuesOf, runSync } from '../../support/processors.js';
 
-const temps: string[] = [];
-after(() => {
-  for (const d of temps) rmSync(d, { recursive: true, force: true });
-});
-function tempDir(prefix: string): string {
-  const d = mkdtempSync(join(os.tmpdir(), prefix));
-  temps.push(d);
-  return d;
-}
+const tempDir = tempDirs();
 
 function osRelease(text: string): string {
   const dir = tempDir('tcpotel-resource-');

@@ -4,7 +4,8 @@ import { TestScheduler } from 'rxjs/testing';
 import { sampleProcessorFactory as factory } from '../../../src/processors/sample/factory.js';
 import { connectionHash } from '../../../src/processors/sample/hash.js';
 import { testContext } from '../../support/context.js';
-import { DROPPED, ITEMS_IN, ITEMS_OUT, batchOf, configOf, events, issuesOf, makeEvent, metricBatch, runSync } from '../fixtures.js';
+import { batchOf, events, makeEvent, metricBatch } from '../../support/events.js';
+import { DROPPED, ITEMS_IN, ITEMS_OUT, configOf, issuesOf, runSync } from '../../support/processors.js';
 import type { TcpEvent } from '../../../src/core/events.js';
 
 /** n loopback connections, each seen from both ends (local and remote swapped). */

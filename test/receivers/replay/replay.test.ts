@@ -8,15 +8,15 @@ import { replayConfigSchema, defaultReplayConfig } from '../../../src/receivers/
 import { parseRecording } from '../../../src/receivers/replay/recording.js';
 import type { EventBatch } from '../../../src/core/events.js';
 import { monotonicNowNs } from '../../../src/core/clock.js';
-import { makeEvent } from '../../support/events.js';
+import { openEvent } from '../../support/events.js';
 import { testContext } from '../../support/context.js';
 
 function recording(): string {
   const dir = mkdtempSync(join(tmpdir(), 'tcpotel-replay-'));
   const path = join(dir, 'rec.jsonl');
   const lines = [
-    { at: 0, events: [makeEvent({ kind: 'open', timeNs: 5_000_000_000, socketId: 1 })] },
-    { at: 40, events: [makeEvent({ kind: 'close', timeNs: 5_040_000_000, socketId: 1, bytesSent: 9 })], stateCounts: { v4: { established: 1 }, v6: {} } },
+    { at: 0, events: [openEvent({ kind: 'open', timeNs: 5_000_000_000, socketId: 1 })] },
+    { at: 40, events: [openEvent({ kind: 'close', timeNs: 5_040_000_000, socketId: 1, bytesSent: 9 })], stateCounts: { v4: { established: 1 }, v6: {} } },
   ];
   writeFileSync(path, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
   return path;
@@ -47,8 +47,8 @@ test('a broken recording names the line', () => {
 });
 
 test('wrong field types are rejected with their line and field; a null line too; nothing else reaches an event', () => {
-  const good = JSON.stringify({ at: 0, events: [makeEvent({ kind: 'open' })] });
-  const bad = (patch: Record<string, unknown>) => JSON.stringify({ at: 5, events: [makeEvent({ kind: 'close' }), { ...makeEvent({ kind: 'close' }), ...patch }] });
+  const good = JSON.stringify({ at: 0, events: [openEvent({ kind: 'open' })] });
+  const bad = (patch: Record<string, unknown>) => JSON.stringify({ at: 5, events: [openEvent({ kind: 'close' }), { ...openEvent({ kind: 'close' }), ...patch }] });
   const cases: Array<[string, RegExp]> = [
     [bad({ localPort: 'abc' }), /r\.jsonl:2: events\[1\]\.localPort: expected an integer from 0 to 65535, got "abc"/],
     [bad({ bytesSent: -1 }), /r\.jsonl:2: events\[1\]\.bytesSent: expected an integer from 0 to 9007199254740991, got -1/],
@@ -72,16 +72,16 @@ test('wrong field types are rejected with their line and field; a null line too;
   ];
   for (const [line, re] of cases) assert.throws(() => parseRecording(`${good}\n${line}\n`, 'r.jsonl'), re, line);
   // Unknown fields are not carried along.
-  const [b] = parseRecording(JSON.stringify({ at: 0, events: [{ ...makeEvent(), injected: 'x', __proto__x: 1 }] }));
+  const [b] = parseRecording(JSON.stringify({ at: 0, events: [{ ...openEvent(), injected: 'x', __proto__x: 1 }] }));
   assert.equal((b!.events[0] as unknown as Record<string, unknown>).injected, undefined);
-  assert.deepEqual(Object.keys(b!.events[0]!).sort(), Object.keys(makeEvent()).sort());
+  assert.deepEqual(Object.keys(b!.events[0]!).sort(), Object.keys(openEvent()).sort());
 });
 
 test('the fields of protocol detection are replayed when recorded; a recording without loss reads lost as 0', () => {
-  const e = { ...makeEvent({ kind: 'close' }), protocol: 'tls', tlsServerName: 'db.example.test', tlsVersion: '1.2', lost: 3 };
+  const e = { ...openEvent({ kind: 'close' }), protocol: 'tls', tlsServerName: 'db.example.test', tlsVersion: '1.2', lost: 3 };
   const [b] = parseRecording(JSON.stringify({ at: 0, events: [e] }));
   assert.deepEqual([b!.events[0]!.protocol, b!.events[0]!.tlsServerName, b!.events[0]!.tlsVersion, b!.events[0]!.lost], ['tls', 'db.example.test', '1.2', 3]);
-  const { lost: _lost, ...old } = makeEvent({ kind: 'close' });
+  const { lost: _lost, ...old } = openEvent({ kind: 'close' });
   const [c] = parseRecording(JSON.stringify({ at: 0, events: [old] }));
   assert.equal(c!.events[0]!.lost, 0);
   assert.equal(c!.events[0]!.protocol, undefined);
@@ -90,7 +90,7 @@ test('the fields of protocol detection are replayed when recorded; a recording w
 test('speed 0 with loop: the event loop still turns (timers, signals), and shutdown stops it', { timeout: 30_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tcpotel-replay-'));
   const path = join(dir, 'rec.jsonl');
-  writeFileSync(path, JSON.stringify({ at: 0, events: [makeEvent({ kind: 'open' }), makeEvent({ kind: 'close' })] }) + '\n');
+  writeFileSync(path, JSON.stringify({ at: 0, events: [openEvent({ kind: 'open' }), openEvent({ kind: 'close' })] }) + '\n');
   const rx = new ReplayReceiver(replayConfigSchema.parse({ ...defaultReplayConfig(), path, speed: 0, loop: true }), testContext('replay', 'receiver'));
   let batches = 0;
   rx.output.subscribe(() => batches++);

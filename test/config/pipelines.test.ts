@@ -3,9 +3,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { packageRoot } from '../src/core/paths.js';
-import { defaultRegistry } from '../src/components.js';
-import { loadAndResolve } from '../src/config/validate.js';
+import { packageRoot } from '../../src/core/paths.js';
+import { defaultRegistry } from '../../src/components.js';
+import { loadAndResolve } from '../../src/config/validate.js';
 
 const dir = join(packageRoot(), 'pipelines');
 const files = readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort();
