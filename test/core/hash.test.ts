@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { addressWords } from '../../src/core/address.js';
+import { addressWords } from '../../src/native/address.js';
 import type { TcpEvent } from '../../src/core/events.js';
 import { combine, connectionHash, endpointHash, eventConnectionHash, fmix32, mulberry32, rawEndpointHash, tupleWordsHash } from '../../src/core/hash.js';
 import { makeEvent } from '../support/events.js';
