@@ -4,6 +4,7 @@
  * pipelines checked for dangling references and type mismatches. Reports every error at
  * once, each with its path and position.
  */
+import { LOG_LEVELS } from '../core/logger.js';
 import { z } from 'zod';
 import type {
   AnyFactory,
@@ -81,7 +82,7 @@ const SIGNALS: Signal[] = ['logs', 'metrics'];
 const ID_RE = /^[a-z][a-z0-9_]*(\/[A-Za-z0-9_.-]+)?$/;
 
 const telemetrySchema = z.strictObject({
-  logs: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']) }),
+  logs: z.strictObject({ level: z.enum(LOG_LEVELS) }),
   metrics: z.strictObject({ include_in_pipelines: z.boolean() }),
 });
 const defaultTelemetry = { logs: { level: 'info' }, metrics: { include_in_pipelines: true } };
@@ -124,7 +125,6 @@ const serviceSchema = z.strictObject({
   memory_limit: z.unknown().optional(),
 });
 
-export { duration };
 
 /** Turns zod issues into config issues under `base`, with "did you mean" for unknown keys. */
 function zodIssues(error: z.ZodError, base: YamlPath, defaults: unknown, loaded: LoadedConfig): ConfigIssue[] {

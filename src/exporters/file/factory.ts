@@ -1,6 +1,6 @@
 import type { ExporterFactory } from '../../core/component.js';
 import { defaultFileConfig, fileConfigSchema, type FileConfig } from './config.js';
-import { FileExporter } from './exporter.js';
+import { FileExporter } from './file.js';
 
 export const fileExporterFactory: ExporterFactory<FileConfig> = {
   type: 'file',

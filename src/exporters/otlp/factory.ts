@@ -1,5 +1,5 @@
 import type { ExporterFactory } from '../../core/component.js';
-import { OtlpExporter } from './exporter.js';
+import { OtlpExporter } from './otlp.js';
 import {
   defaultOtlpConfig,
   defaultOtlpHttpConfig,

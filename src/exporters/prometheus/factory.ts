@@ -1,6 +1,6 @@
 import type { ExporterFactory } from '../../core/component.js';
 import { defaultPrometheusConfig, prometheusConfigSchema, type PrometheusConfig } from './config.js';
-import { PrometheusExporter } from './exporter.js';
+import { PrometheusExporter } from './prometheus.js';
 
 export const prometheusExporterFactory: ExporterFactory<PrometheusConfig> = {
   type: 'prometheus',

@@ -31,7 +31,6 @@ function lossPpm(ev: TcpEvent): number {
 }
 const INITIAL_ROWS = 256;
 
-export { OVERFLOW_KEY };
 
 /** Socket counts by state, as system.network.connection.count gauges. */
 export function stateCountPoints(counts: StateCounts | undefined): MetricPoint[] {

@@ -1,6 +1,6 @@
 import type { ProcessorFactory } from '../../core/component.js';
 import { defaultProcessConfig, processConfigSchema, type ProcessConfig } from './config.js';
-import { enrichWithProcess } from './enrich.js';
+import { enrichWithProcess } from './process.js';
 import { PROCESS_ATTRS } from '../../semconv/attributes.js';
 
 export const processProcessorFactory: ProcessorFactory<ProcessConfig> = {

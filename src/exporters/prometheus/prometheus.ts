@@ -19,11 +19,11 @@ import { nowHrTime, type MetricBatch } from '../../core/metrics.js';
 import { SELF_METRICS_DEFS } from '../../semconv/metrics.js';
 import { MetricsAccumulator } from '../shared/accumulator.js';
 import { instrumentationScope, selfScope } from '../shared/resource.js';
-import { splitHostPort, type PrometheusConfig } from './config.js';
+import { splitHostPort } from '../../core/address.js';
+import type { PrometheusConfig } from './config.js';
 import { Connections, type Connection, type CloseReason } from './connections.js';
 import { ExpositionWriter, type Exposition, type ExpositionFormat } from './writer.js';
 
-export { defaultPrometheusConfig, prometheusConfigSchema, splitHostPort, type PrometheusConfig } from './config.js';
 
 /** Series rendered per turn of the event loop: a few milliseconds of work. */
 const RENDER_SLICE_SERIES = 1000;
