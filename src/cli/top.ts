@@ -20,6 +20,7 @@ import { createLogger, LOG_LEVELS } from '../core/logger.js';
 import { packageRoot } from '../core/paths.js';
 import { setViewStatus } from '../exporters/view/hub.js';
 import { runService } from '../pipeline/run.js';
+import { ATTR } from '../semconv/attributes.js';
 
 /**
  * The configs `tcpotel run` merges when no --config is given: pipelines/default.yaml, and
@@ -55,7 +56,7 @@ export function topConfig(opts: { intervalMs: number; top: number; ports: number
       },
     },
     processors: {
-      aggregate: { interval: opts.intervalMs, keys: ['five_tuple', 'process.pid', 'process.executable.name'] },
+      aggregate: { interval: opts.intervalMs, keys: ['five_tuple', ATTR.processPid, ATTR.processExecutableName] },
       'filter/failures': { include: { kinds: ['failed', 'reset'] } },
     },
     exporters: {

@@ -12,8 +12,7 @@ import type { EventBatch, TcpEvent } from '../../core/events.js';
 import type { AttributeValue } from '../../core/events.js';
 import { monotonicToHrTime } from '../../core/clock.js';
 import { nowHrTime, type HrTime } from '../../core/metrics.js';
-import { ATTR, EVENT_NAMES, eventAttributes } from '../../semconv/attributes.js';
-import { describeEvent, severityOf } from './logs.js';
+import { logRecordParts } from './logs.js';
 import { buildResource, instrumentationScope } from './resource.js';
 
 function nanos(t: HrTime): string {
@@ -74,13 +73,10 @@ function resourceJson(attrs: Record<string, AttributeValue> | undefined): string
 }
 
 function record(ev: TcpEvent, observed: string): string {
-  const sev = severityOf(ev);
-  const eventName = EVENT_NAMES[ev.kind];
-  const attributes = eventAttributes(ev);
-  attributes[ATTR.eventName] = eventName;
+  const { severity: sev, eventName, body, attributes } = logRecordParts(ev);
   return (
     `{"timeUnixNano":"${nanos(monotonicToHrTime(ev.timeNs))}","observedTimeUnixNano":"${observed}",` +
-    `"severityNumber":${sev.number},"severityText":"${sev.text}","body":{"stringValue":${jsonString(describeEvent(ev))}},` +
+    `"severityNumber":${sev.number},"severityText":"${sev.text}","body":{"stringValue":${jsonString(body)}},` +
     `"eventName":"${eventName}","attributes":[${keyValues(attributes)}],"droppedAttributesCount":0}`
   );
 }

@@ -46,17 +46,25 @@ export function severityOf(ev: TcpEvent): { number: SeverityNumber; text: string
   return ev.kind === 'failed' || ev.kind === 'reset' ? { number: SeverityNumber.WARN, text: 'WARN' } : { number: SeverityNumber.INFO, text: 'INFO' };
 }
 
-export function eventToLogRecord(ev: TcpEvent, resource: Resource, observed = nowHrTime()): ReadableLogRecord {
-  const sev = severityOf(ev);
+/**
+ * What the log record of an event says: severity, event name, body and attributes (with
+ * event.name). Both log encoders use it: eventToLogRecord and the OTLP/JSON fast path.
+ */
+export function logRecordParts(ev: TcpEvent): { severity: { number: SeverityNumber; text: string }; eventName: string; body: string; attributes: Record<string, AttributeValue> } {
   const eventName = EVENT_NAMES[ev.kind];
   const attributes = eventAttributes(ev);
   attributes[ATTR.eventName] = eventName;
+  return { severity: severityOf(ev), eventName, body: describeEvent(ev), attributes };
+}
+
+export function eventToLogRecord(ev: TcpEvent, resource: Resource, observed = nowHrTime()): ReadableLogRecord {
+  const { severity: sev, eventName, body, attributes } = logRecordParts(ev);
   return {
     hrTime: monotonicToHrTime(ev.timeNs),
     hrTimeObserved: observed,
     severityNumber: sev.number,
     severityText: sev.text,
-    body: describeEvent(ev),
+    body,
     eventName,
     resource,
     instrumentationScope: instrumentationScope(),

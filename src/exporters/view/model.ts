@@ -182,7 +182,6 @@ const COUNTED = new Map<string, 'opened' | 'closed' | 'failed' | 'retransmits' |
 ]);
 
 const POINT_ONLY = new Set<string>([ATTR.networkIoDirection, ATTR.errorType, ATTR.resetDirection]);
-const OVERFLOW_ATTR = 'otel.metric.overflow';
 
 interface Entry {
   key: string;
@@ -338,7 +337,7 @@ export class ViewModel {
     const pid = typeof pidValue === 'number' ? pidValue : pidValue !== undefined ? Number(pidValue) || undefined : undefined;
     const commValue = attributes[ATTR.processExecutableName];
     const comm = commValue === undefined ? undefined : String(commValue);
-    const overflow = attributes[OVERFLOW_ATTR] === true;
+    const overflow = attributes[ATTR.overflow] === true;
     e = {
       key,
       attributes,

@@ -6,6 +6,7 @@ import { SELF_METRICS_DEFS } from '../../semconv/metrics.js';
 import { Aggregator, stateCountPoints } from './aggregator.js';
 import type { AggregateConfig } from './config.js';
 import { tableBatch } from './window.js';
+import { selfAttributes } from '../../core/telemetry.js';
 
 /**
  * Connection events in, one batch of metric points (deltas) per window out. The last,
@@ -24,7 +25,7 @@ export function aggregate(config: AggregateConfig, ctx: ComponentContext): Opera
   return (source) =>
     new Observable<Batch>((subscriber) => {
       const t = ctx.telemetry.telemetry;
-      const base = { 'tcpotel.component.id': ctx.id, ...(ctx.pipeline ? { 'tcpotel.pipeline.id': ctx.pipeline } : {}) };
+      const base = selfAttributes({ id: ctx.id, pipeline: ctx.pipeline });
       const overflow = t.counter(SELF_METRICS_DEFS.seriesOverflow.name, base);
       const evicted = t.counter(SELF_METRICS_DEFS.connectionsEvicted.name, base);
       const agg = new Aggregator(cfg, { overflow: (n) => overflow.add(n), evicted: (n) => evicted.add(n) }, ctx.scheduler.now());

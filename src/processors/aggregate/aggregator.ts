@@ -9,7 +9,7 @@ import type { AttributeValue, EventBatch, StateCounts, TcpEvent } from '../../co
 import { errorType } from '../../core/events.js';
 import type { Attributes, MetricBatch, MetricPoint, GaugePoint, SeriesTable } from '../../core/metrics.js';
 import { COLUMN, COLUMNS, seriesKey, stringHash } from '../../core/metrics.js';
-import { ATTR, eventAttribute } from '../../semconv/attributes.js';
+import { ATTR, eventAttribute, fiveTupleAttributes } from '../../semconv/attributes.js';
 import { TCP_METRICS } from '../../semconv/metrics.js';
 import type { AggregateConfig } from './config.js';
 import { keyAttributes } from './config.js';
@@ -151,17 +151,7 @@ export class Aggregator {
 
   /** The attributes of the key keyOf(ev) just returned. */
   private attrsOf(ev: TcpEvent): Attributes {
-    if (this.lastAttrs) return this.lastAttrs;
-    // String-literal keys (the ATTR values), not computed ones: V8 then builds the object
-    // from a boilerplate.
-    return {
-      'network.transport': 'tcp',
-      'network.type': ev.family === 6 ? 'ipv6' : 'ipv4',
-      'network.local.address': ev.localAddress,
-      'network.local.port': ev.localPort,
-      'network.peer.address': ev.remoteAddress,
-      'network.peer.port': ev.remotePort,
-    };
+    return this.lastAttrs ?? fiveTupleAttributes(ev);
   }
 
   /** The window's row of an event's series (its key in lastKey). */
