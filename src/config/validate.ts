@@ -18,7 +18,7 @@ import type {
 import { parseComponentId } from '../core/component.js';
 import { ConfigError, suggestion, type ConfigIssue } from './errors.js';
 import { deepMerge, displayPath, isPlainObject, loadConfigFiles, locate, type LoadedConfig, type LoadOptions, type YamlPath } from './load.js';
-import { byteSize, duration, endpointPort } from './units.js';
+import { byteSize, crossCheck, duration, endpointPort } from './units.js';
 import { ATTR, PROCESS_ATTRS } from '../semconv/attributes.js';
 
 export interface Registry {
@@ -97,9 +97,7 @@ export const memoryLimitSchema = z.strictObject({
   max_heap_percent: z.number().int().min(10).max(95),
   /** How often memory is looked at. */
   check_interval: duration({ min: 100, max: 60_000 }),
-}).superRefine((c, ctx) => {
-  if (c.limit > 0 && c.spike_limit >= c.limit) ctx.addIssue({ code: 'custom', path: ['spike_limit'], message: 'spike_limit must be less than limit' });
-});
+}).superRefine(crossCheck('spike_limit', (c) => c.limit > 0 && c.spike_limit >= c.limit, 'spike_limit must be less than limit'));
 export type MemoryLimitSettings = z.output<typeof memoryLimitSchema>;
 export function defaultMemoryLimit() {
   return { limit: 0, spike_limit: 0, max_heap_percent: 85, check_interval: '1s' };
