@@ -15,7 +15,7 @@ import { useEffect, useMemo, useRef, useState } from 'react';
 import { Box, Text, render, useInput, useStdin, useStdout, type Instance } from 'ink';
 import type { Renderer, ViewSource } from './renderer.js';
 import { layoutScreen, type Line, type Segment } from './format.js';
-import { SORT_KEYS, type SortKey } from './model.js';
+import { SORT_KEYS, type SortKey } from './snapshot.js';
 
 export interface UiState {
   sort: SortKey;
