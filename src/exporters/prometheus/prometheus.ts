@@ -22,7 +22,8 @@ import { instrumentationScope, selfScope } from '../shared/resource.js';
 import { splitHostPort } from '../../core/address.js';
 import type { PrometheusConfig } from './config.js';
 import { Connections, type Connection, type CloseReason } from './connections.js';
-import { ExpositionWriter, type Exposition, type ExpositionFormat } from './writer.js';
+import type { Exposition, ExpositionFormat } from './exposition.js';
+import { ExpositionWriter } from './writer.js';
 import { selfAttributes } from '../../core/telemetry.js';
 import { SELF_ATTR } from '../../semconv/attributes.js';
 
