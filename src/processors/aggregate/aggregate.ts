@@ -3,9 +3,9 @@ import type { Batch, ComponentContext } from '../../core/component.js';
 import type { StateCounts } from '../../core/events.js';
 import { pointCount, type MetricBatch } from '../../core/metrics.js';
 import { SELF_METRICS_DEFS } from '../../semconv/metrics.js';
-import { Aggregator, stateCountPoints } from './aggregator.js';
+import { Aggregator } from './aggregator.js';
 import type { AggregateConfig } from './config.js';
-import { tableBatch } from './window.js';
+import { stateCountPoints, tableBatch } from './window.js';
 import { selfAttributes } from '../../core/telemetry.js';
 
 /**
