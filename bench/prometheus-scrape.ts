@@ -28,7 +28,7 @@ import type { Exporter, ExporterContext } from '../src/core/component.js';
 import { Aggregator } from '../src/processors/aggregate/aggregator.js';
 import { aggregateProcessorFactory } from '../src/processors/aggregate/factory.js';
 import { prometheusExporterFactory } from '../src/exporters/prometheus/factory.js';
-import type { Exposition } from '../src/exporters/prometheus/writer.js';
+import type { Exposition } from '../src/exporters/prometheus/exposition.js';
 import { testContext } from '../test/support/context.js';
 import { makeEvent, tuples, type Tuple } from './lib/synthetic.js';
 import { arg, cpuSeconds, round, rssMiB } from './lib/util.js';

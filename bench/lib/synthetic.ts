@@ -6,7 +6,7 @@
 import type { EventKind, TcpEvent } from '../../src/core/events.js';
 import { encodeRecord } from '../../src/receivers/ebpf/record.js';
 import { FLAG, RECORD_SIZE } from '../../src/native/records.js';
-import { mulberry32 } from '../../src/processors/sample/hash.js';
+import { mulberry32 } from '../../src/core/hash.js';
 
 /** Deterministic PRNG (the sample processor's mulberry32), so that every run gets the same records. */
 export const prng = mulberry32;

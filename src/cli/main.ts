@@ -9,15 +9,13 @@ import { ConfigError, formatIssue } from '../config/errors.js';
 import { loadAndResolve, type ResolvedConfig } from '../config/validate.js';
 import { describePlan, planPushdown } from '../pipeline/pushdown.js';
 import { UserFacingError } from '../core/errors.js';
-import { createLogger, type Logger } from '../core/logger.js';
-import { Service } from '../pipeline/service.js';
+import { createLogger, LOG_LEVELS } from '../core/logger.js';
+import { runService } from '../pipeline/run.js';
 import { tcpotelVersion } from '../exporters/shared/resource.js';
 import { openReplace } from '../core/files.js';
 import { parseDuration } from '../config/units.js';
 import { defaultConfigFiles, registerTop } from './top.js';
 import { registerDoctorCommand } from './doctor.js';
-
-const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 /** Prints an error a user can act on, without a stack trace, and returns its exit code. */
 export function reportError(err: unknown, stderr: NodeJS.WritableStream = process.stderr): number {
@@ -54,42 +52,6 @@ const INSECURE_OPTION = ['--allow-insecure-config', 'accept config files that gr
 /** Records kept in memory while the disk is behind, at most (`record`). */
 const RECORD_MAX_BUFFERED = 64 * 1024 * 1024;
 
-/** Runs a service until SIGINT or SIGTERM; a second signal forces the exit. */
-export async function runService(resolved: ResolvedConfig, logger: Logger, onStarted?: (s: Service) => void | Promise<void>): Promise<number> {
-  const service = new Service(resolved, { logger });
-  let signals = 0;
-  let resolveStop!: () => void;
-  const stopRequested = new Promise<void>((r) => (resolveStop = r));
-  const onSignal = (sig: NodeJS.Signals) => {
-    signals++;
-    if (signals > 1) {
-      process.stderr.write(`tcpotel: ${sig} again: exiting now\n`);
-      process.exit(130);
-    }
-    logger.info({ signal: sig }, 'stopping: flushing exporters and detaching (send the signal again to force)');
-    resolveStop();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  try {
-    await service.start();
-    await onStarted?.(service);
-    const failed = await Promise.race([stopRequested.then(() => undefined), service.failure]);
-    await service.shutdown();
-    if (failed) {
-      process.stderr.write(`tcpotel: ${failed.message}\n`);
-      return 1;
-    }
-    return 0;
-  } catch (err) {
-    await service.shutdown().catch(() => undefined);
-    throw err;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
-}
-
 export function buildProgram(): Command {
   const program = new Command();
   program
@@ -103,7 +65,7 @@ export function buildProgram(): Command {
     .command('run')
     .description('run the pipelines of a config until SIGINT or SIGTERM')
     .option('-c, --config <file>', 'pipeline config (YAML); repeat to merge several, later ones win (default: pipelines/default.yaml, with pipelines/otlp-overlay.yaml when OTEL_EXPORTER_OTLP_ENDPOINT is set)', collect)
-    .addOption(new Option('--log-level <level>', 'log level (overrides service::telemetry::logs::level)').choices(LOG_LEVELS))
+    .addOption(new Option('--log-level <level>', 'log level (overrides service::telemetry::logs::level)').choices([...LOG_LEVELS]))
     .option(...INSECURE_OPTION)
     .action(async (opts: { config?: string[]; logLevel?: string; allowInsecureConfig?: boolean }) => {
       const resolved = resolveConfigs(opts.config?.length ? opts.config : defaultConfigFiles(), opts.allowInsecureConfig);

@@ -16,10 +16,11 @@ import { resolveConfig, type ResolvedConfig } from '../config/validate.js';
 import { parseDuration } from '../config/units.js';
 import { ConfigError } from '../config/errors.js';
 import { UserFacingError } from '../core/errors.js';
-import { createLogger } from '../core/logger.js';
+import { createLogger, LOG_LEVELS } from '../core/logger.js';
 import { packageRoot } from '../core/paths.js';
 import { setViewStatus } from '../exporters/view/hub.js';
-import { runService } from './main.js';
+import { runService } from '../pipeline/run.js';
+import { ATTR } from '../semconv/attributes.js';
 
 /**
  * The configs `tcpotel run` merges when no --config is given: pipelines/default.yaml, and
@@ -43,8 +44,6 @@ export interface TopOptions {
   logLevel: string;
 }
 
-const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
-
 /** The config `tcpotel top` runs, as a plain object (validated like a YAML file). */
 export function topConfig(opts: { intervalMs: number; top: number; ports: number[]; summary: boolean }): Record<string, unknown> {
   // Live byte counters of open connections: read each interval, but not more than twice a second.
@@ -57,7 +56,7 @@ export function topConfig(opts: { intervalMs: number; top: number; ports: number
       },
     },
     processors: {
-      aggregate: { interval: opts.intervalMs, keys: ['five_tuple', 'process.pid', 'process.executable.name'] },
+      aggregate: { interval: opts.intervalMs, keys: ['five_tuple', ATTR.processPid, ATTR.processExecutableName] },
       'filter/failures': { include: { kinds: ['failed', 'reset'] } },
     },
     exporters: {
@@ -104,7 +103,7 @@ export function registerTop(program: Command): Command {
     .option('-n, --top <N>', 'connections listed (fewer if the terminal is short)', '20')
     .option('-p, --port <port>', 'only connections on this port, filtered in the kernel; repeat for several (at most 16)', collect)
     .option('--summary', 'print one summary line per interval instead of the live view (the default when stdout is not a terminal)')
-    .addOption(new Option('--log-level <level>', 'log level (logs go to stderr)').choices(LOG_LEVELS).default('warn'))
+    .addOption(new Option('--log-level <level>', 'log level (logs go to stderr)').choices([...LOG_LEVELS]).default('warn'))
     .action(async (opts: TopOptions) => {
       const resolved = resolveTopConfig(opts);
       const logger = createLogger(opts.logLevel as 'warn');

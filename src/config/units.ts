@@ -151,3 +151,13 @@ export function endpointPort(endpoint: string): number | undefined {
   if (text === undefined || text === '') return undefined;
   return /^\d{1,10}$/.test(text) ? Number(text) : NaN;
 }
+
+/**
+ * A rule between settings, for `.superRefine()`: when `broken(config)`, one issue at `key`
+ * saying `message`.
+ */
+export function crossCheck<T>(key: string, broken: (config: T) => boolean, message: string): (config: T, ctx: z.RefinementCtx) => void {
+  return (config, ctx) => {
+    if (broken(config)) ctx.addIssue({ code: 'custom', path: [key], message });
+  };
+}

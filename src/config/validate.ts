@@ -4,6 +4,7 @@
  * pipelines checked for dangling references and type mismatches. Reports every error at
  * once, each with its path and position.
  */
+import { LOG_LEVELS } from '../core/logger.js';
 import { z } from 'zod';
 import type {
   AnyFactory,
@@ -17,7 +18,7 @@ import type {
 import { parseComponentId } from '../core/component.js';
 import { ConfigError, suggestion, type ConfigIssue } from './errors.js';
 import { deepMerge, displayPath, isPlainObject, loadConfigFiles, locate, type LoadedConfig, type LoadOptions, type YamlPath } from './load.js';
-import { byteSize, duration, endpointPort } from './units.js';
+import { byteSize, crossCheck, duration, endpointPort } from './units.js';
 import { ATTR, PROCESS_ATTRS } from '../semconv/attributes.js';
 
 export interface Registry {
@@ -81,7 +82,7 @@ const SIGNALS: Signal[] = ['logs', 'metrics'];
 const ID_RE = /^[a-z][a-z0-9_]*(\/[A-Za-z0-9_.-]+)?$/;
 
 const telemetrySchema = z.strictObject({
-  logs: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']) }),
+  logs: z.strictObject({ level: z.enum(LOG_LEVELS) }),
   metrics: z.strictObject({ include_in_pipelines: z.boolean() }),
 });
 const defaultTelemetry = { logs: { level: 'info' }, metrics: { include_in_pipelines: true } };
@@ -96,9 +97,7 @@ export const memoryLimitSchema = z.strictObject({
   max_heap_percent: z.number().int().min(10).max(95),
   /** How often memory is looked at. */
   check_interval: duration({ min: 100, max: 60_000 }),
-}).superRefine((c, ctx) => {
-  if (c.limit > 0 && c.spike_limit >= c.limit) ctx.addIssue({ code: 'custom', path: ['spike_limit'], message: 'spike_limit must be less than limit' });
-});
+}).superRefine(crossCheck('spike_limit', (c) => c.limit > 0 && c.spike_limit >= c.limit, 'spike_limit must be less than limit'));
 export type MemoryLimitSettings = z.output<typeof memoryLimitSchema>;
 export function defaultMemoryLimit() {
   return { limit: 0, spike_limit: 0, max_heap_percent: 85, check_interval: '1s' };
@@ -124,7 +123,6 @@ const serviceSchema = z.strictObject({
   memory_limit: z.unknown().optional(),
 });
 
-export { duration };
 
 /** Turns zod issues into config issues under `base`, with "did you mean" for unknown keys. */
 function zodIssues(error: z.ZodError, base: YamlPath, defaults: unknown, loaded: LoadedConfig): ConfigIssue[] {

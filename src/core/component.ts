@@ -130,6 +130,27 @@ export interface ExtensionFactory<C = unknown> extends FactoryBase<C> {
 
 export type AnyFactory = ReceiverFactory | ProcessorFactory | ExporterFactory | ExtensionFactory;
 
+/**
+ * A processor factory. By default it takes events only and emits the batch type it takes
+ * (give `accepts` for more types, `output` for a processor that changes the type).
+ */
+export function processorFactory<C>(
+  f: Omit<ProcessorFactory<C>, 'kind' | 'accepts' | 'output'> & Partial<Pick<ProcessorFactory<C>, 'accepts' | 'output'>>,
+): ProcessorFactory<C> {
+  return { kind: 'processor', accepts: ['events'], output: (input) => input, ...f };
+}
+
+/** An exporter factory: by default for metrics and logs pipelines; `exporter` is the class it creates. */
+export function exporterFactory<C>(
+  f: Omit<ExporterFactory<C>, 'kind' | 'signals' | 'create'> & {
+    signals?: readonly Signal[];
+    exporter: new (config: C, ctx: ExporterContext) => Exporter;
+  },
+): ExporterFactory<C> {
+  const { exporter: Impl, ...rest } = f;
+  return { kind: 'exporter', signals: ['metrics', 'logs'], ...rest, create: (config, ctx) => new Impl(config, ctx) };
+}
+
 /** "aggregate/flows" -> { type: "aggregate", name: "flows" } */
 export function parseComponentId(id: string): { type: string; name?: string } {
   const slash = id.indexOf('/');

@@ -2,6 +2,10 @@ import { pino, type Logger, type LevelWithSilent } from 'pino';
 
 export type { Logger };
 
+/** The log levels a config (service::telemetry::logs::level) or --log-level may name. */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const satisfies readonly LevelWithSilent[];
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
 let root: Logger | undefined;
 
 /** Structured logs go to stderr: stdout belongs to the live view and the summary lines. */

@@ -5,6 +5,8 @@
  */
 import type { Attributes, GaugePoint, SumPoint } from './metrics.js';
 import { seriesKey } from './metrics.js';
+import { SELF_ATTR } from '../semconv/attributes.js';
+import { SELF_METRICS_DEFS } from '../semconv/metrics.js';
 
 interface Series {
   name: string;
@@ -85,21 +87,22 @@ export interface ComponentTelemetry {
   dropped(n: number, reason: string): void;
 }
 
-export const SELF_METRICS = {
-  itemsIn: 'tcpotel.component.items.in',
-  itemsOut: 'tcpotel.component.items.out',
-  itemsDropped: 'tcpotel.component.items.dropped',
-} as const;
+/** The attributes of a component's own metrics: its id, and its kind, pipeline and signal where given. */
+export function selfAttributes(component: { id: string; kind?: string; pipeline?: string; signal?: string }): Attributes {
+  const a: Attributes = { [SELF_ATTR.componentId]: component.id };
+  if (component.kind) a[SELF_ATTR.componentKind] = component.kind;
+  if (component.pipeline) a[SELF_ATTR.pipelineId] = component.pipeline;
+  if (component.signal) a[SELF_ATTR.signal] = component.signal;
+  return a;
+}
 
 export function componentTelemetry(
   telemetry: Telemetry,
   component: { id: string; kind: 'receiver' | 'processor' | 'exporter'; pipeline?: string; signal?: string },
 ): ComponentTelemetry {
-  const base: Attributes = { 'tcpotel.component.id': component.id, 'tcpotel.component.kind': component.kind };
-  if (component.pipeline) base['tcpotel.pipeline.id'] = component.pipeline;
-  if (component.signal) base['tcpotel.signal'] = component.signal;
-  const inc = telemetry.counter(SELF_METRICS.itemsIn, base);
-  const out = telemetry.counter(SELF_METRICS.itemsOut, base);
+  const base = selfAttributes(component);
+  const inc = telemetry.counter(SELF_METRICS_DEFS.itemsIn.name, base);
+  const out = telemetry.counter(SELF_METRICS_DEFS.itemsOut.name, base);
   const drops = new Map<string, { add(n: number): void }>();
   return {
     telemetry,
@@ -108,7 +111,7 @@ export function componentTelemetry(
     dropped: (n, reason) => {
       let c = drops.get(reason);
       if (!c) {
-        c = telemetry.counter(SELF_METRICS.itemsDropped, { ...base, 'tcpotel.drop.reason': reason });
+        c = telemetry.counter(SELF_METRICS_DEFS.itemsDropped.name, { ...base, [SELF_ATTR.dropReason]: reason });
         drops.set(reason, c);
       }
       c.add(n);

@@ -10,11 +10,13 @@ import type { Batch, Exporter, ExporterFactory, Extension, Receiver, Signal } fr
 import { StatusHub, type StatusReporter } from '../core/status.js';
 import type { Logger } from '../core/logger.js';
 import { MemoryGuard } from '../core/memory.js';
-import { SELF_METRICS, Telemetry, componentTelemetry, type ComponentTelemetry } from '../core/telemetry.js';
+import { Telemetry, componentTelemetry, type ComponentTelemetry } from '../core/telemetry.js';
 import type { ResolvedConfig } from '../config/validate.js';
 import { dropPrivileges } from '../core/privileges.js';
 import { isPushdownReceiver, type KernelAggregate } from '../core/pushdown.js';
 import { describePlan, planPushdown, type PushdownPlan } from './pushdown.js';
+import { SELF_ATTR } from '../semconv/attributes.js';
+import { SELF_METRICS_DEFS } from '../semconv/metrics.js';
 
 export interface ServiceOptions {
   logger: Logger;
@@ -290,9 +292,9 @@ export class Service {
     const out: Record<string, { in: number; out: number }> = {};
     for (const p of this.telemetry.collect()) {
       const a = p.attributes;
-      if (a['tcpotel.component.kind'] !== 'exporter' || (p.name !== SELF_METRICS.itemsIn && p.name !== SELF_METRICS.itemsOut)) continue;
-      const e = (out[`${a['tcpotel.component.id']} (${a['tcpotel.signal']})`] ??= { in: 0, out: 0 });
-      if (p.name === SELF_METRICS.itemsIn) e.in += p.value;
+      if (a[SELF_ATTR.componentKind] !== 'exporter' || (p.name !== SELF_METRICS_DEFS.itemsIn.name && p.name !== SELF_METRICS_DEFS.itemsOut.name)) continue;
+      const e = (out[`${a[SELF_ATTR.componentId]} (${a[SELF_ATTR.signal]})`] ??= { in: 0, out: 0 });
+      if (p.name === SELF_METRICS_DEFS.itemsIn.name) e.in += p.value;
       else e.out += p.value;
     }
     return out;
@@ -302,10 +304,10 @@ export class Service {
   droppedTotals(): Record<string, number> {
     const out: Record<string, number> = {};
     for (const p of this.telemetry.collect()) {
-      if (p.name !== SELF_METRICS.itemsDropped || !p.value) continue;
+      if (p.name !== SELF_METRICS_DEFS.itemsDropped.name || !p.value) continue;
       const a = p.attributes;
-      const where = a['tcpotel.signal'] ?? a['tcpotel.pipeline.id'];
-      const key = `${a['tcpotel.component.id']}${where ? ` (${where})` : ''}: ${a['tcpotel.drop.reason']}`;
+      const where = a[SELF_ATTR.signal] ?? a[SELF_ATTR.pipelineId];
+      const key = `${a[SELF_ATTR.componentId]}${where ? ` (${where})` : ''}: ${a[SELF_ATTR.dropReason]}`;
       out[key] = (out[key] ?? 0) + p.value;
     }
     return out;

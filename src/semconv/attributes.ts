@@ -121,6 +121,25 @@ export function connectionState(ev: TcpEvent): string {
   return s === 'unknown' ? 'established' : s;
 }
 
+/** The five-tuple's attribute names, in the order the key preset `five_tuple` and the functions below use. */
+export const FIVE_TUPLE_ATTRS = [ATTR.networkTransport, ATTR.networkType, ATTR.networkLocalAddress, ATTR.networkLocalPort, ATTR.networkPeerAddress, ATTR.networkPeerPort] as const;
+
+/**
+ * An event's five-tuple attributes (FIVE_TUPLE_ATTRS), for a hot path (the aggregate keyed
+ * by five_tuple). String-literal keys, the ATTR values (test/semconv checks them), not
+ * computed ones: V8 then builds the object from a boilerplate.
+ */
+export function fiveTupleAttributes(ev: TcpEvent): Record<string, AttributeValue> {
+  return {
+    'network.transport': 'tcp',
+    'network.type': ev.family === 6 ? 'ipv6' : 'ipv4',
+    'network.local.address': ev.localAddress,
+    'network.local.port': ev.localPort,
+    'network.peer.address': ev.remoteAddress,
+    'network.peer.port': ev.remotePort,
+  };
+}
+
 /** Receives an event's attributes one by one (see visitEventAttributes). */
 export type AttributeVisitor = (key: string, value: AttributeValue) => void;
 

@@ -9,7 +9,7 @@ import { mkdirSync, rmdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Subject, firstValueFrom, toArray } from 'rxjs';
 import { cgroup2Mount } from '../../src/processors/process/cgroup-index.js';
-import { processProcessorFactory } from '../../src/processors/index.js';
+import { processProcessorFactory } from '../../src/processors/process/factory.js';
 import type { Batch } from '../../src/core/component.js';
 import { eventBatch, type TcpEvent } from '../../src/core/events.js';
 import { startEbpf } from '../support/ebpf.js';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { OtlpReceiver } from '../support/otlp-receiver.js';
 import { runClient, startServer, sleep } from '../support/peer.js';
 import { latestValue, startService } from '../support/service.js';
-import type { PrometheusExporter } from '../../src/exporters/prometheus/exporter.js';
+import type { PrometheusExporter } from '../../src/exporters/prometheus/prometheus.js';
 import { TCP_METRICS } from '../../src/semconv/metrics.js';
 import { prometheusMetricNames } from '../../src/semconv/prometheus.js';
 

@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SELF_METRICS, Telemetry, componentTelemetry } from '../../src/core/telemetry.js';
+import { Telemetry, componentTelemetry } from '../../src/core/telemetry.js';
+import { SELF_METRICS_DEFS } from '../../src/semconv/metrics.js';
+
+const SELF_METRICS = { itemsIn: SELF_METRICS_DEFS.itemsIn.name, itemsOut: SELF_METRICS_DEFS.itemsOut.name, itemsDropped: SELF_METRICS_DEFS.itemsDropped.name };
 
 test('counters: one series per name and attribute set, cumulative', () => {
   const t = new Telemetry();

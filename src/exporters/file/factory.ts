@@ -1,13 +1,11 @@
-import type { ExporterFactory } from '../../core/component.js';
-import { defaultFileConfig, fileConfigSchema, type FileConfig } from './config.js';
-import { FileExporter } from './exporter.js';
+import { exporterFactory } from '../../core/component.js';
+import { defaultFileConfig, fileConfigSchema } from './config.js';
+import { FileExporter } from './file.js';
 
-export const fileExporterFactory: ExporterFactory<FileConfig> = {
+export const fileExporterFactory = exporterFactory({
   type: 'file',
-  kind: 'exporter',
   description: 'OTLP/JSON export requests, one per line, to a file rotated by size (bounded write queue)',
   schema: fileConfigSchema,
   createDefaultConfig: defaultFileConfig,
-  signals: ['metrics', 'logs'],
-  create: (config, ctx) => new FileExporter(config, ctx),
-};
+  exporter: FileExporter,
+});

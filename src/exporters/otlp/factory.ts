@@ -1,5 +1,5 @@
 import type { ExporterFactory } from '../../core/component.js';
-import { OtlpExporter } from './exporter.js';
+import { OtlpExporter } from './otlp.js';
 import {
   defaultOtlpConfig,
   defaultOtlpHttpConfig,
@@ -10,34 +10,43 @@ import {
   type OtlpHttpConfig,
 } from './config.js';
 
-function settings(transport: 'grpc' | 'http', config: OtlpConfig | OtlpHttpConfig, signal: 'logs' | 'metrics', selfMetrics: boolean) {
+/** The factory of one OTLP transport: otlp (gRPC) or otlphttp. */
+function otlpFactory<C extends OtlpConfig | OtlpHttpConfig>(
+  type: string,
+  transport: 'grpc' | 'http',
+  description: string,
+  schema: ExporterFactory<C>['schema'],
+  createDefaultConfig: () => unknown,
+): ExporterFactory<C> {
   return {
-    resolved: resolveOtlp(transport, config, signal),
-    retry: config.retry_on_failure,
-    queue: config.sending_queue,
-    maxSeries: config.max_series,
-    seriesExpiryMs: config.series_expiry,
-    includeSelfMetrics: selfMetrics,
-    groupBy: config.group_by_attrs,
+    type,
+    kind: 'exporter',
+    description,
+    schema,
+    createDefaultConfig,
+    signals: ['metrics', 'logs'],
+    create: (config, ctx) =>
+      new OtlpExporter(
+        {
+          resolved: resolveOtlp(transport, config, ctx.signal),
+          retry: config.retry_on_failure,
+          queue: config.sending_queue,
+          maxSeries: config.max_series,
+          seriesExpiryMs: config.series_expiry,
+          includeSelfMetrics: ctx.selfMetrics,
+          groupBy: config.group_by_attrs,
+        },
+        ctx,
+      ),
   };
 }
 
-export const otlpExporterFactory: ExporterFactory<OtlpConfig> = {
-  type: 'otlp',
-  kind: 'exporter',
-  description: 'OTLP over gRPC to a Collector or backend (metrics and logs); queue, retry, TLS, headers, gzip',
-  schema: otlpConfigSchema,
-  createDefaultConfig: defaultOtlpConfig,
-  signals: ['metrics', 'logs'],
-  create: (config, ctx) => new OtlpExporter(settings('grpc', config, ctx.signal, ctx.selfMetrics), ctx),
-};
+export const otlpExporterFactory = otlpFactory<OtlpConfig>(
+  'otlp',
+  'grpc',
+  'OTLP over gRPC to a Collector or backend (metrics and logs); queue, retry, TLS, headers, gzip',
+  otlpConfigSchema,
+  defaultOtlpConfig,
+);
 
-export const otlpHttpExporterFactory: ExporterFactory<OtlpHttpConfig> = {
-  type: 'otlphttp',
-  kind: 'exporter',
-  description: 'OTLP over HTTP/protobuf (metrics and logs); queue, retry, TLS, headers, gzip',
-  schema: otlpHttpConfigSchema,
-  createDefaultConfig: defaultOtlpHttpConfig,
-  signals: ['metrics', 'logs'],
-  create: (config, ctx) => new OtlpExporter(settings('http', config, ctx.signal, ctx.selfMetrics), ctx),
-};
+export const otlpHttpExporterFactory = otlpFactory<OtlpHttpConfig>('otlphttp', 'http', 'OTLP over HTTP/protobuf (metrics and logs); queue, retry, TLS, headers, gzip', otlpHttpConfigSchema, defaultOtlpHttpConfig);

@@ -1,9 +1,7 @@
 /** Settings of the prometheus exporter: where it listens, what it keeps, what a client may cost. */
 import { z } from 'zod';
 import { duration } from '../../config/units.js';
-import { LISTEN_ENDPOINT, splitHostPort } from '../../core/address.js';
-
-export { splitHostPort };
+import { LISTEN_ENDPOINT } from '../../core/address.js';
 
 const positiveDuration = (key: string) => duration().refine((ms) => ms > 0, { message: `${key} must be more than 0` });
 

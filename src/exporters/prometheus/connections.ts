@@ -8,7 +8,7 @@
  */
 import type { Socket } from 'node:net';
 import type { ServerResponse } from 'node:http';
-import type { Exposition } from './writer.js';
+import type { Exposition } from './exposition.js';
 
 export type CloseReason = 'connection_limit' | 'header_timeout' | 'idle_timeout' | 'slow_reader';
 

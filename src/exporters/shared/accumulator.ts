@@ -6,6 +6,7 @@
  */
 import { ValueType } from '@opentelemetry/api';
 import { AggregationTemporality, DataPointType, type MetricData, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import { ATTR } from '../../semconv/attributes.js';
 import type { Attributes, GaugePoint, HrTime, MetricBatch, MetricPoint, SumPoint } from '../../core/metrics.js';
 import { seriesKey } from '../../core/metrics.js';
 import { metricDefinition } from '../../semconv/metrics.js';
@@ -67,7 +68,7 @@ export interface AccumulatorOptions {
   onOverflow?: (n: number) => void;
 }
 
-const OVERFLOW_ATTRS: Attributes = { 'otel.metric.overflow': true };
+const OVERFLOW_ATTRS: Attributes = { [ATTR.overflow]: true };
 
 function hrToMs(t: HrTime): number {
   return t[0] * 1000 + t[1] / 1e6;

@@ -12,8 +12,8 @@ import type { EventBatch, TcpEvent } from '../../core/events.js';
 import type { AttributeValue } from '../../core/events.js';
 import { monotonicToHrTime } from '../../core/clock.js';
 import { nowHrTime, type HrTime } from '../../core/metrics.js';
-import { ATTR, EVENT_NAMES, eventAttributes, visitEventAttributes } from '../../semconv/attributes.js';
-import { describeEvent, severityOf } from './logs.js';
+import { ATTR, eventAttributes, visitEventAttributes } from '../../semconv/attributes.js';
+import { logRecordHead } from './logs.js';
 import { buildResource, instrumentationScope } from './resource.js';
 
 function nanos(t: HrTime): string {
@@ -97,12 +97,11 @@ function attributesJson(ev: TcpEvent, eventName: string): string {
 }
 
 function record(ev: TcpEvent, observed: string): string {
-  const sev = severityOf(ev);
-  const eventName = EVENT_NAMES[ev.kind];
+  const { severity: sev, eventName, body } = logRecordHead(ev);
   const attributes = attributesJson(ev, eventName);
   return (
     `{"timeUnixNano":"${nanos(monotonicToHrTime(ev.timeNs))}","observedTimeUnixNano":"${observed}",` +
-    `"severityNumber":${sev.number},"severityText":"${sev.text}","body":{"stringValue":${jsonString(describeEvent(ev))}},` +
+    `"severityNumber":${sev.number},"severityText":"${sev.text}","body":{"stringValue":${jsonString(body)}},` +
     `"eventName":"${eventName}","attributes":[${attributes}],"droppedAttributesCount":0}`
   );
 }

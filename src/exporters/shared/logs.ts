@@ -46,17 +46,31 @@ export function severityOf(ev: TcpEvent): { number: SeverityNumber; text: string
   return ev.kind === 'failed' || ev.kind === 'reset' ? { number: SeverityNumber.WARN, text: 'WARN' } : { number: SeverityNumber.INFO, text: 'INFO' };
 }
 
-export function eventToLogRecord(ev: TcpEvent, resource: Resource, observed = nowHrTime()): ReadableLogRecord {
-  const sev = severityOf(ev);
-  const eventName = EVENT_NAMES[ev.kind];
+/**
+ * What the log record of an event says besides its attributes: severity, event name and
+ * body. Both log encoders use it: eventToLogRecord (through logRecordParts) and the
+ * OTLP/JSON fast path (which writes the attributes as visitEventAttributes gives them).
+ */
+export function logRecordHead(ev: TcpEvent): { severity: { number: SeverityNumber; text: string }; eventName: string; body: string } {
+  return { severity: severityOf(ev), eventName: EVENT_NAMES[ev.kind], body: describeEvent(ev) };
+}
+
+/** Severity, event name, body and attributes (with event.name). */
+export function logRecordParts(ev: TcpEvent): { severity: { number: SeverityNumber; text: string }; eventName: string; body: string; attributes: Record<string, AttributeValue> } {
+  const head = logRecordHead(ev);
   const attributes = eventAttributes(ev);
-  attributes[ATTR.eventName] = eventName;
+  attributes[ATTR.eventName] = head.eventName;
+  return { ...head, attributes };
+}
+
+export function eventToLogRecord(ev: TcpEvent, resource: Resource, observed = nowHrTime()): ReadableLogRecord {
+  const { severity: sev, eventName, body, attributes } = logRecordParts(ev);
   return {
     hrTime: monotonicToHrTime(ev.timeNs),
     hrTimeObserved: observed,
     severityNumber: sev.number,
     severityText: sev.text,
-    body: describeEvent(ev),
+    body,
     eventName,
     resource,
     instrumentationScope: instrumentationScope(),

@@ -9,7 +9,7 @@
 import { z } from 'zod';
 import type { Logger } from '../../core/logger.js';
 import type { StatusReporter } from '../../core/status.js';
-import type { ComponentTelemetry } from '../../core/telemetry.js';
+import { selfAttributes, type ComponentTelemetry } from '../../core/telemetry.js';
 import { byteSize, duration, formatDuration } from '../../config/units.js';
 import { SELF_METRICS_DEFS } from '../../semconv/metrics.js';
 
@@ -109,8 +109,8 @@ export class QueuedRetrySender<T> {
 
   constructor(private readonly o: SenderOptions<T>) {
     const t = o.telemetry.telemetry;
-    t.gauge(SELF_METRICS_DEFS.exporterQueueSize.name, { 'tcpotel.component.id': o.id }, () => this.queue.length);
-    t.gauge(SELF_METRICS_DEFS.exporterQueueCapacity.name, { 'tcpotel.component.id': o.id }, () => o.queue.queue_size);
+    t.gauge(SELF_METRICS_DEFS.exporterQueueSize.name, selfAttributes({ id: o.id }), () => this.queue.length);
+    t.gauge(SELF_METRICS_DEFS.exporterQueueCapacity.name, selfAttributes({ id: o.id }), () => o.queue.queue_size);
   }
 
   get pending(): number {

@@ -13,10 +13,9 @@
  */
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { Box, Text, render, useInput, useStdin, useStdout, type Instance } from 'ink';
-import type { Renderer, ViewHub } from './hub.js';
-import { viewStatus } from './hub.js';
+import type { Renderer, ViewSource } from './renderer.js';
 import { layoutScreen, type Line, type Segment } from './format.js';
-import { SORT_KEYS, type SortKey } from './model.js';
+import { SORT_KEYS, type SortKey } from './snapshot.js';
 
 export interface UiState {
   sort: SortKey;
@@ -113,7 +112,7 @@ function Segments({ line }: { line: Line }) {
   );
 }
 
-export function ViewApp({ hub }: { hub: ViewHub }) {
+export function ViewApp({ hub }: { hub: ViewSource }) {
   const { stdout } = useStdout();
   const { isRawModeSupported } = useStdin();
   const [ui, setUi] = useState<UiState>({ sort: 'bytes', filter: '', editing: false, paused: false });
@@ -171,7 +170,7 @@ export function ViewApp({ hub }: { hub: ViewHub }) {
     top: hub.config.top,
     paused: ui.paused,
     editing: ui.editing,
-    status: viewStatus(),
+    status: hub.status(),
     tick: spin,
   });
   if (hub.stopping) lines[0] = [{ text: ' tcpotel   stopping: flushing exporters and detaching the BPF programs…'.padEnd(size.width).slice(0, size.width), inverse: true, bold: true }];
@@ -188,7 +187,7 @@ const ENTER_ALT = '\u001b[?1049h\u001b[H';
 const LEAVE_ALT = '\u001b[?1049l';
 
 /** Starts the Ink app on stdout; stop() unmounts it and prints the final summary line. */
-export async function startTty(hub: ViewHub): Promise<Renderer> {
+export async function startTty(hub: ViewSource): Promise<Renderer> {
   const stdout = process.stdout;
   const alt = stdout.isTTY === true;
   if (alt) stdout.write(ENTER_ALT);

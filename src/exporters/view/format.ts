@@ -23,8 +23,7 @@
  * drops the unit). A last line covers the final, partial period at shutdown. Human units
  * (kB, MB/s) are in the live view only.
  */
-import type { ConnectionRow, Period, RecentEvent, SortKey, Totals, ViewSnapshot } from './model.js';
-import { periodRates } from './model.js';
+import type { ConnectionRow, Period, RecentEvent, SortKey, Totals, ViewSnapshot } from './snapshot.js';
 
 /** Bytes for people: exact below 10 kB, else three significant digits (SI: kB, MB, GB, TB). */
 export function humanBytes(n: number): string {

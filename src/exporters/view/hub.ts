@@ -9,18 +9,11 @@ import type { MetricBatch } from '../../core/metrics.js';
 import type { ViewConfig } from './config.js';
 import { summaryLine } from './format.js';
 import { ViewModel } from './model.js';
+import type { Renderer, ViewSource } from './renderer.js';
 
 /** The live view in a terminal (or when asked for), else summary lines. */
 export function viewMode(config: ViewConfig, isTTY = process.stdout.isTTY === true): 'tty' | 'summary' {
   return config.mode === 'auto' ? (isTTY ? 'tty' : 'summary') : config.mode;
-}
-
-/** Draws the model: the live terminal view or summary lines. */
-export interface Renderer {
-  /** A period completed (the model has new totals and rates). */
-  update(): void;
-  /** Stops drawing; resolves when the terminal is restored. */
-  stop(): Promise<void>;
 }
 
 export interface HubIo {
@@ -29,7 +22,7 @@ export interface HubIo {
   /** Whether stdout is a terminal, for mode: auto (default: process.stdout.isTTY). */
   isTTY?: boolean;
   /** Creates the live renderer (default: the Ink app, loaded on demand). */
-  createTty?: (hub: ViewHub) => Promise<Renderer>;
+  createTty?: (hub: ViewSource) => Promise<Renderer>;
 }
 
 type Listener = () => void;
@@ -43,10 +36,6 @@ export function setViewStatus(text: string): void {
   for (const hub of hubs.values()) hub.notify();
 }
 
-export function viewStatus(): string {
-  return startupStatus;
-}
-
 /**
  * What `q` (and Ctrl+C in the live view) does. By default: SIGINT to this process, which
  * `tcpotel run` and `tcpotel top` handle by flushing the exporters and detaching the BPF
@@ -58,7 +47,7 @@ export function setViewQuitHandler(fn: () => void): () => void {
   return prev;
 }
 
-export class ViewHub {
+export class ViewHub implements ViewSource {
   readonly model: ViewModel;
   private users = 0;
   private renderer?: Renderer;
@@ -85,7 +74,7 @@ export class ViewHub {
       this.starting = (async () => {
         if (this.mode === 'summary') this.renderer = new SummaryRenderer(this, this.write);
         else {
-          const create = this.io.createTty ?? (async (hub: ViewHub) => (await importTtyApp()).startTty(hub));
+          const create = this.io.createTty ?? (async (hub: ViewSource) => (await importTtyApp()).startTty(hub));
           this.renderer = await create(this);
         }
       })();
@@ -122,6 +111,10 @@ export class ViewHub {
     this.quitting = true;
     this.notify();
     quitHandler();
+  }
+
+  status(): string {
+    return startupStatus;
   }
 
   get stopping(): boolean {

@@ -14,145 +14,33 @@
  *
  * `snapshot()` returns what a renderer draws: sorted, filtered, cut to the top N.
  */
-import type { AttributeValue, EventBatch, TcpEvent } from '../../core/events.js';
-import { errorType } from '../../core/events.js';
+import type { EventBatch } from '../../core/events.js';
 import { monotonicToWallMs } from '../../core/clock.js';
-import type { Attributes, HrTime, MetricBatch, SeriesTable } from '../../core/metrics.js';
+import type { Attributes, MetricBatch, SeriesTable } from '../../core/metrics.js';
 import { COLUMN, COLUMNS } from '../../core/metrics.js';
 import { ATTR } from '../../semconv/attributes.js';
 import { TCP_METRICS } from '../../semconv/metrics.js';
-
-export type SortKey = 'bytes' | 'rate' | 'age' | 'loss';
-export const SORT_KEYS: readonly SortKey[] = ['bytes', 'rate', 'age', 'loss'];
-
-/** Counters summed over some span: since start, or one period. */
-export interface Counts {
-  opened: number;
-  closed: number;
-  failed: number;
-  /** Bytes sent (and acknowledged). */
-  tx: number;
-  /** Bytes received. */
-  rx: number;
-  retransmits: number;
-  resets: number;
-}
-
-export interface Totals extends Counts {
-  /** Connections seen since start: the ones open now plus the ones closed (opened + existing). */
-  connections: number;
-  /** Open now. */
-  active: number;
-}
-
-export interface Period extends Counts {
-  /** Wall-clock ms of the first window's start and the last window's end. */
-  startMs: number;
-  endMs: number;
-  /** Seconds the period's windows cover (the divisor of its rates). */
-  seconds: number;
-  /** Metric windows in the period. */
-  windows: number;
-}
-
-/** Per-second rates of a period's counts. */
-export type Rates = Counts;
-
-export interface StateCount {
-  state: string;
-  count: number;
-}
-
-export type RowState = 'open' | 'closed' | 'failed' | '-';
-
-/** One row of the top-connections table. */
-export interface ConnectionRow {
-  key: string;
-  /** "10.0.0.1:443", "[::1]:8080"; undefined when the series is not keyed by addresses. */
-  local?: string;
-  peer?: string;
-  pid?: number;
-  comm?: string;
-  /** Every key attribute, for series keyed otherwise (k=v, space separated). */
-  label: string;
-  overflow: boolean;
-  state: RowState;
-  /** Connections of the series open now. */
-  open: number;
-  /** Connections in the series (open now + closed). */
-  connections: number;
-  tx: number;
-  rx: number;
-  /** Bytes per second over the last period. */
-  txRate: number;
-  rxRate: number;
-  retransmits: number;
-  /** Segments sent, and the loss: retransmitted segments per segment sent (undefined without segments). */
-  segmentsOut: number;
-  loss: number | undefined;
-  resets: number;
-  failed: number;
-  /** Open: since first seen; closed: its lifetime (from tcp.connection.duration when known). */
-  ageMs: number;
-}
-
-export interface RecentEvent {
-  kind: 'failed' | 'reset';
-  timeMs: number;
-  local: string;
-  peer: string;
-  /** "->" outbound, "<-" inbound. */
-  arrow: string;
-  /** failed: error.type (connection_refused, timed_out, ...); reset: "sent" or "received". */
-  reason: string;
-  pid: number;
-  comm: string;
-  /** Both endpoints, in a fixed order (the same from either end). */
-  pair: string;
-}
-
-/** Sums over the rows that match the filter. */
-export interface FilteredTotals {
-  /** Series matching (table rows before the cut to top N). */
-  series: number;
-  connections: number;
-  open: number;
-  tx: number;
-  rx: number;
-  txRate: number;
-  rxRate: number;
-  retransmits: number;
-  resets: number;
-  failed: number;
-}
-
-export interface ViewSnapshot {
-  /** A metric window has arrived (before that: starting up). */
-  ready: boolean;
-  /** Wall-clock ms of the newest window's end. */
-  nowMs: number;
-  totals: Totals;
-  /** The last complete period, and its rates; undefined before the first completes. */
-  period?: Period;
-  rates?: Rates;
-  states: StateCount[];
-  sort: SortKey;
-  filter: string;
-  /** Set when a filter is given. */
-  filtered?: FilteredTotals;
-  rows: ConnectionRow[];
-  recent: RecentEvent[];
-}
-
-export interface SnapshotOptions {
-  sort?: SortKey;
-  /** Case-insensitive substring of the row's text ("127.0.0.1:8080 127.0.0.1:41234 1234 curl"). */
-  filter?: string;
-  /** Rows to return. */
-  limit?: number;
-  /** Recent events to return (default: all kept). */
-  recentLimit?: number;
-}
+import { labelOf, matches, searchOf, type Entry } from './entry.js';
+import { RecentEvents } from './recent.js';
+import {
+  emptyCounts,
+  emptyPeriod,
+  endpoint,
+  filteredTotals,
+  hrTimeToMs,
+  periodRates,
+  ROW_ORDER,
+  type ConnectionRow,
+  type Counts,
+  type Period,
+  type RecentEvent,
+  type RowState,
+  type SnapshotOptions,
+  type SortKey,
+  type StateCount,
+  type Totals,
+  type ViewSnapshot,
+} from './snapshot.js';
 
 export interface ViewModelOptions {
   /** Period length: metric windows are summed until they cover (90% of) this. */
@@ -182,99 +70,9 @@ const COUNTED = new Map<string, 'opened' | 'closed' | 'failed' | 'retransmits' |
 ]);
 
 const POINT_ONLY = new Set<string>([ATTR.networkIoDirection, ATTR.errorType, ATTR.resetDirection]);
-const OVERFLOW_ATTR = 'otel.metric.overflow';
-
-interface Entry {
-  key: string;
-  attributes: Attributes;
-  local?: string;
-  peer?: string;
-  pid?: number;
-  comm?: string;
-  /** The key attributes' names, sorted. */
-  names: string[];
-  /** The row label and the lower-cased text the filter searches: made when first asked for. */
-  label: string | undefined;
-  overflow: boolean;
-  search: string | undefined;
-  opened: number;
-  closed: number;
-  active: number;
-  failed: number;
-  tx: number;
-  rx: number;
-  retransmits: number;
-  segmentsOut: number;
-  resets: number;
-  firstSeenMs: number;
-  lastSeenMs: number;
-  durationSum: number;
-  durationCount: number;
-  /** The series' hash, when it came from a table (SeriesTable.hash). */
-  hash?: number;
-  /** Bytes in period `curPeriod` (the one in progress when last touched), and in `prevPeriod`. */
-  curPeriod: number;
-  curTx: number;
-  curRx: number;
-  prevPeriod: number;
-  prevTx: number;
-  prevRx: number;
-}
-
-export function hrTimeToMs(t: HrTime): number {
-  return t[0] * 1000 + t[1] / 1e6;
-}
-
-/** "10.0.0.1:443", "[fd00::1]:443". */
-export function endpoint(address: AttributeValue | undefined, port: AttributeValue | undefined): string | undefined {
-  if (address === undefined && port === undefined) return undefined;
-  const a = address === undefined ? '*' : String(address);
-  const p = port === undefined ? '*' : String(port);
-  return a.includes(':') ? `[${a}]:${p}` : `${a}:${p}`;
-}
-
-function pairKey(ev: TcpEvent): string {
-  const a = `${ev.localAddress}|${ev.localPort}`;
-  const b = `${ev.remoteAddress}|${ev.remotePort}`;
-  return a < b ? `${a}|${b}` : `${b}|${a}`;
-}
-
-function emptyCounts(): Counts {
-  return { opened: 0, closed: 0, failed: 0, tx: 0, rx: 0, retransmits: 0, resets: 0 };
-}
-
-function emptyPeriod(): Period {
-  return { ...emptyCounts(), startMs: NaN, endMs: NaN, seconds: 0, windows: 0 };
-}
-
-export function periodRates(p: Period): Rates {
-  const s = p.seconds > 0 ? p.seconds : 1;
-  return {
-    opened: p.opened / s,
-    closed: p.closed / s,
-    failed: p.failed / s,
-    tx: p.tx / s,
-    rx: p.rx / s,
-    retransmits: p.retransmits / s,
-    resets: p.resets / s,
-  };
-}
-
-function labelOf(e: Entry): string {
-  return (e.label ??= e.overflow ? '(other series: over the aggregate series cap)' : e.names.map((n) => `${n}=${String(e.attributes[n])}`).join(' '));
-}
-
-function searchOf(e: Entry): string {
-  return (e.search ??= [e.local ?? '', e.peer ?? '', e.pid ?? '', e.comm ?? '', ...e.names.map((n) => String(e.attributes[n]))].join(' ').toLowerCase());
-}
-
-function matches(search: string, filter: string): boolean {
-  return filter === '' || search.includes(filter);
-}
 
 export class ViewModel {
   private readonly intervalMs: number;
-  private readonly maxRecent: number;
   private readonly maxSeries: number;
   private readonly keepRows: boolean;
   /** With a full table: a new series needs more bytes than this to take a row (see addTable). */
@@ -288,7 +86,7 @@ export class ViewModel {
   /** Entries by the attributes object of the points that found them. */
   private byAttributes = new WeakMap<Attributes, Entry>();
   private states: StateCount[] = [];
-  private recentEvents: RecentEvent[] = [];
+  private readonly recentEvents: RecentEvents;
   /** Number of the period in progress; the last complete one is periodId - 1. */
   private periodId = 0;
   private pending: Period = emptyPeriod();
@@ -298,10 +96,10 @@ export class ViewModel {
 
   constructor(opts: ViewModelOptions) {
     this.intervalMs = opts.intervalMs;
-    this.maxRecent = opts.maxRecent;
     this.maxSeries = opts.maxSeries ?? 10_000;
     this.keepRows = opts.rows ?? true;
     this.wallMs = opts.wallMs ?? monotonicToWallMs;
+    this.recentEvents = new RecentEvents(opts.maxRecent, this.wallMs);
   }
 
   get ready(): boolean {
@@ -338,7 +136,7 @@ export class ViewModel {
     const pid = typeof pidValue === 'number' ? pidValue : pidValue !== undefined ? Number(pidValue) || undefined : undefined;
     const commValue = attributes[ATTR.processExecutableName];
     const comm = commValue === undefined ? undefined : String(commValue);
-    const overflow = attributes[OVERFLOW_ATTR] === true;
+    const overflow = attributes[ATTR.overflow] === true;
     e = {
       key,
       attributes,
@@ -571,44 +369,6 @@ export class ViewModel {
     this.admitBytes = Number.isFinite(least) ? least : 0;
   }
 
-  /**
-   * Takes connection events (a logs pipeline): keeps the failed connects and resets. The
-   * resets that answer a failed connect (a refused SYN gets a RST back, and the kernel
-   * reports it on both ends) are folded into its `failed` line.
-   */
-  addEvents(batch: EventBatch): void {
-    if (this.maxRecent === 0) return;
-    const failedPairs = new Set<string>();
-    for (const ev of batch.events) if (ev.kind === 'failed') failedPairs.add(pairKey(ev));
-    for (const r of this.recentEvents) {
-      if (r.kind === 'failed') failedPairs.add(r.pair);
-    }
-    const fresh: RecentEvent[] = [];
-    for (const ev of batch.events) {
-      if (ev.kind !== 'failed' && ev.kind !== 'reset') continue;
-      if (ev.kind === 'reset' && failedPairs.has(pairKey(ev))) continue;
-      fresh.push(this.recentOf(ev));
-    }
-    if (!fresh.length) return;
-    fresh.sort((a, b) => b.timeMs - a.timeMs);
-    this.recentEvents = [...fresh, ...this.recentEvents].slice(0, this.maxRecent);
-  }
-
-  private recentOf(ev: TcpEvent): RecentEvent {
-    const comm = ev.attributes?.[ATTR.processExecutableName];
-    return {
-      kind: ev.kind as 'failed' | 'reset',
-      timeMs: this.wallMs(ev.timeNs),
-      local: endpoint(ev.localAddress, ev.localPort)!,
-      peer: endpoint(ev.remoteAddress, ev.remotePort)!,
-      arrow: ev.direction === 'inbound' ? '<-' : '->',
-      reason: ev.kind === 'failed' ? errorType(ev.errno) : (ev.reset ?? 'sent'),
-      pid: ev.pid,
-      comm: typeof comm === 'string' ? comm : ev.comm,
-      pair: pairKey(ev),
-    };
-  }
-
   totals(): Totals {
     const t = this.totalCounts;
     const active = Math.max(0, this.active);
@@ -658,42 +418,26 @@ export class ViewModel {
     const f = filter.toLowerCase();
     const rows: ConnectionRow[] = [];
     for (const e of this.entries.values()) if (f === '' || matches(searchOf(e), f)) rows.push(this.rowOf(e));
-    const byKey = (a: ConnectionRow, b: ConnectionRow) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
-    const bytes = (a: ConnectionRow, b: ConnectionRow) => b.tx + b.rx - (a.tx + a.rx);
-    const cmp: Record<SortKey, (a: ConnectionRow, b: ConnectionRow) => number> = {
-      bytes: (a, b) => bytes(a, b) || b.txRate + b.rxRate - (a.txRate + a.rxRate) || byKey(a, b),
-      rate: (a, b) => b.txRate + b.rxRate - (a.txRate + a.rxRate) || bytes(a, b) || byKey(a, b),
-      age: (a, b) => b.ageMs - a.ageMs || bytes(a, b) || byKey(a, b),
-      loss: (a, b) => (b.loss ?? -1) - (a.loss ?? -1) || b.retransmits - a.retransmits || bytes(a, b) || byKey(a, b),
-    };
-    return rows.sort(cmp[sort]);
+    return rows.sort(ROW_ORDER[sort]);
+  }
+
+  /**
+   * Takes connection events (a logs pipeline): keeps the failed connects and resets (see
+   * RecentEvents).
+   */
+  addEvents(batch: EventBatch): void {
+    this.recentEvents.add(batch);
   }
 
   recent(filter = ''): RecentEvent[] {
-    const f = filter.toLowerCase();
-    if (!f) return this.recentEvents.slice();
-    return this.recentEvents.filter((r) => matches(`${r.kind} ${r.local} ${r.peer} ${r.reason} ${r.pid || ''} ${r.comm}`.toLowerCase(), f));
+    return this.recentEvents.matching(filter);
   }
 
   snapshot(opts: SnapshotOptions = {}): ViewSnapshot {
     const sort = opts.sort ?? 'bytes';
     const filter = opts.filter ?? '';
     const all = this.rows(sort, filter);
-    let filtered: FilteredTotals | undefined;
-    if (filter) {
-      filtered = { series: all.length, connections: 0, open: 0, tx: 0, rx: 0, txRate: 0, rxRate: 0, retransmits: 0, resets: 0, failed: 0 };
-      for (const r of all) {
-        filtered.connections += r.connections;
-        filtered.open += r.open;
-        filtered.tx += r.tx;
-        filtered.rx += r.rx;
-        filtered.txRate += r.txRate;
-        filtered.rxRate += r.rxRate;
-        filtered.retransmits += r.retransmits;
-        filtered.resets += r.resets;
-        filtered.failed += r.failed;
-      }
-    }
+    const filtered = filter ? filteredTotals(all) : undefined;
     const recent = this.recent(filter);
     return {
       ready: this.ready,

@@ -1,6 +1,6 @@
 import type { ExtensionFactory } from '../../core/component.js';
 import { defaultHealthCheckConfig, healthCheckConfigSchema, type HealthCheckConfig } from './config.js';
-import { HealthCheck } from './health-check.js';
+import { HealthCheck } from './health_check.js';
 
 export const healthCheckExtensionFactory: ExtensionFactory<HealthCheckConfig> = {
   type: 'health_check',

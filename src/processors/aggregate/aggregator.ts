@@ -7,16 +7,16 @@
  */
 import type { AttributeValue, EventBatch, StateCounts, TcpEvent } from '../../core/events.js';
 import { errorType } from '../../core/events.js';
-import type { Attributes, MetricBatch, MetricPoint, GaugePoint, SeriesTable } from '../../core/metrics.js';
-import { COLUMN, COLUMNS, seriesKey, stringHash } from '../../core/metrics.js';
-import { ATTR, eventAttribute } from '../../semconv/attributes.js';
+import type { Attributes, MetricBatch, SeriesTable } from '../../core/metrics.js';
+import { COLUMN, COLUMNS, stringHash } from '../../core/metrics.js';
+import { ATTR, eventAttribute, fiveTupleAttributes } from '../../semconv/attributes.js';
 import { TCP_METRICS } from '../../semconv/metrics.js';
 import type { AggregateConfig } from './config.js';
 import { keyAttributes } from './config.js';
 import { tupleWordsHash, type RawTuple } from '../../core/hash.js';
 import { OWNER_WORD, TUPLE_WORDS } from '../../native/records.js';
 import { ConnectionTable, EPOCH, OPEN, RECEIVED, RETRANS, ROW, SEGS_IN, SEGS_OUT, SENT, STRIDE } from './connections.js';
-import { HIST_UNITS, HistogramRows, OVERFLOW_ATTRS, OVERFLOW_KEY, tableBatch } from './window.js';
+import { HIST_UNITS, HistogramRows, OVERFLOW_ATTRS, OVERFLOW_KEY, stateCountPoints, tableBatch } from './window.js';
 
 const { opened: OPENED, closed: CLOSED, active: ACTIVE, transmit: TRANSMIT, receive: RECEIVE, retransmits: RETRANSMITS, resetsSent: RESETS_SENT, resetsReceived: RESETS_RECEIVED, segmentsOut: SEGMENTS_OUT, segmentsIn: SEGMENTS_IN } = COLUMN;
 
@@ -31,22 +31,6 @@ function lossPpm(ev: TcpEvent): number {
   return Math.floor((ev.retransmits * 1e6) / ev.segmentsOut);
 }
 const INITIAL_ROWS = 256;
-
-export { OVERFLOW_KEY };
-
-/** Socket counts by state, as system.network.connection.count gauges. */
-export function stateCountPoints(counts: StateCounts | undefined): MetricPoint[] {
-  const out: MetricPoint[] = [];
-  if (!counts) return out;
-  const name = TCP_METRICS.connectionCount.name;
-  for (const [family, byState] of [['ipv4', counts.v4], ['ipv6', counts.v6]] as const) {
-    for (const [state, n] of Object.entries(byState)) {
-      const attrs = { [ATTR.networkConnectionState]: state, [ATTR.networkTransport]: 'tcp', [ATTR.networkType]: family };
-      out.push({ type: 'gauge', name, attributes: attrs, seriesKey: seriesKey(name, attrs), value: n ?? 0 } satisfies GaugePoint);
-    }
-  }
-  return out;
-}
 
 export interface AggregatorHooks {
   /** An update landed in the overflow series. */
@@ -153,17 +137,7 @@ export class Aggregator {
 
   /** The attributes of the key keyOf(ev) just returned. */
   private attrsOf(ev: TcpEvent): Attributes {
-    if (this.lastAttrs) return this.lastAttrs;
-    // String-literal keys (the ATTR values), not computed ones: V8 then builds the object
-    // from a boilerplate.
-    return {
-      'network.transport': 'tcp',
-      'network.type': ev.family === 6 ? 'ipv6' : 'ipv4',
-      'network.local.address': ev.localAddress,
-      'network.local.port': ev.localPort,
-      'network.peer.address': ev.remoteAddress,
-      'network.peer.port': ev.remotePort,
-    };
+    return this.lastAttrs ?? fiveTupleAttributes(ev);
   }
 
   /** The window's row of an event's series (its key in lastKey). */

@@ -1,11 +1,11 @@
 import { z } from 'zod';
 import { duration } from '../../config/units.js';
-import { ATTR } from '../../semconv/attributes.js';
+import { ATTR, FIVE_TUPLE_ATTRS } from '../../semconv/attributes.js';
 import { DEFAULT_BOUNDS } from '../../semconv/metrics.js';
 
 /** Named key sets: the attributes each metric series is keyed by. */
 export const KEY_PRESETS: Record<string, readonly string[]> = {
-  five_tuple: [ATTR.networkTransport, ATTR.networkType, ATTR.networkLocalAddress, ATTR.networkLocalPort, ATTR.networkPeerAddress, ATTR.networkPeerPort],
+  five_tuple: FIVE_TUPLE_ATTRS,
   remote: [ATTR.networkPeerAddress, ATTR.networkPeerPort],
   remote_address: [ATTR.networkPeerAddress],
   server: [ATTR.serverAddress, ATTR.serverPort, ATTR.handshakeRole],

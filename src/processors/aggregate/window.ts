@@ -4,8 +4,9 @@
  * pushdown) produce tables; the points are made here, once, for both, and only when
  * something reads them.
  */
-import type { Attributes, HistogramColumn, HistogramPoint, MetricBatch, MetricPoint, SeriesTable, SumPoint } from '../../core/metrics.js';
-import { COLUMN, COLUMNS, hrTimeFromMs } from '../../core/metrics.js';
+import type { StateCounts } from '../../core/events.js';
+import type { Attributes, GaugePoint, HistogramColumn, HistogramPoint, MetricBatch, MetricPoint, SeriesTable, SumPoint } from '../../core/metrics.js';
+import { COLUMN, COLUMNS, hrTimeFromMs, seriesKey } from '../../core/metrics.js';
 import { ATTR } from '../../semconv/attributes.js';
 import { TCP_METRICS } from '../../semconv/metrics.js';
 
@@ -177,4 +178,18 @@ export function tableBatch(table: SeriesTable, startMs: number, endMs: number, e
     get: () => (points ? points.length : (count ??= tablePointCount(table) + extra.length)),
   });
   return batch;
+}
+
+/** Socket counts by state, as system.network.connection.count gauges. */
+export function stateCountPoints(counts: StateCounts | undefined): MetricPoint[] {
+  const out: MetricPoint[] = [];
+  if (!counts) return out;
+  const name = TCP_METRICS.connectionCount.name;
+  for (const [family, byState] of [['ipv4', counts.v4], ['ipv6', counts.v6]] as const) {
+    for (const [state, n] of Object.entries(byState)) {
+      const attrs = { [ATTR.networkConnectionState]: state, [ATTR.networkTransport]: 'tcp', [ATTR.networkType]: family };
+      out.push({ type: 'gauge', name, attributes: attrs, seriesKey: seriesKey(name, attrs), value: n ?? 0 } satisfies GaugePoint);
+    }
+  }
+  return out;
 }

@@ -1,15 +1,13 @@
-import type { ProcessorFactory } from '../../core/component.js';
+import { processorFactory } from '../../core/component.js';
 import { attributes } from './attributes.js';
-import { attributesConfigSchema, defaultAttributesConfig, type AttributesConfig } from './config.js';
+import { attributesConfigSchema, defaultAttributesConfig } from './config.js';
 
-export const attributesProcessorFactory: ProcessorFactory<AttributesConfig> = {
+export const attributesProcessorFactory = processorFactory({
   type: 'attributes',
-  kind: 'processor',
   description: 'inserts, updates, upserts, deletes or hashes attributes of events and metric points (as the Collector’s attributes)',
   schema: attributesConfigSchema,
   createDefaultConfig: defaultAttributesConfig,
   accepts: ['events', 'metrics'],
-  output: (input) => input,
   create: attributes,
   setsAttributes: (config) => config.actions.filter((a) => a.action === 'insert' || a.action === 'upsert').map((a) => a.key),
-};
+});

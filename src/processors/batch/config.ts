@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration } from '../../config/units.js';
+import { crossCheck, duration } from '../../config/units.js';
 
 /** Events a batch (and the buffer) holds at most. */
 export const MAX_BATCH = 1_000_000;
@@ -14,11 +14,7 @@ export const batchConfigSchema = z
     /** Split sends to at most this many events; 0: no limit. */
     send_batch_max_size: z.number().int().nonnegative().max(MAX_BATCH, { message: `send_batch_max_size must be at most ${MAX_BATCH}` }),
   })
-  .superRefine((c, ctx) => {
-    if (c.send_batch_max_size > 0 && c.send_batch_max_size < c.send_batch_size) {
-      ctx.addIssue({ code: 'custom', path: ['send_batch_max_size'], message: 'send_batch_max_size must be >= send_batch_size' });
-    }
-  });
+  .superRefine(crossCheck('send_batch_max_size', (c) => c.send_batch_max_size > 0 && c.send_batch_max_size < c.send_batch_size, 'send_batch_max_size must be >= send_batch_size'));
 
 export type BatchConfig = z.output<typeof batchConfigSchema>;
 

@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { CONNECTION_STATES, EVENT_KINDS, type ConnectionState, type Direction, type EventKind } from '../../core/events.js';
 
-export { CONNECTION_STATES, type ConnectionState };
 import { parseCidr } from './cidr.js';
 import { parsePortSpec } from './ports.js';
 

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import type { Attributes } from '../../core/metrics.js';
 import type { ResourceDetector } from './config.js';
+import { RESOURCE_ATTR } from '../../semconv/attributes.js';
 
 /** Node's os.arch() to the semantic conventions' host.arch values. */
 const ARCH: Record<string, string> = {
@@ -62,22 +63,22 @@ export interface DetectOptions {
 export function detectResource(detectors: readonly ResourceDetector[], opts: DetectOptions = {}): Attributes {
   const out: Attributes = {};
   if (detectors.includes('host')) {
-    out['host.name'] = os.hostname();
+    out[RESOURCE_ATTR.hostName] = os.hostname();
     const arch = os.arch();
-    out['host.arch'] = ARCH[arch] ?? arch;
+    out[RESOURCE_ATTR.hostArch] = ARCH[arch] ?? arch;
   }
   if (detectors.includes('os')) {
     const platform = os.platform();
-    out['os.type'] = OS_TYPE[platform] ?? platform;
-    out['os.description'] = `${platform === 'linux' ? 'Linux' : os.type()} ${os.release()}`;
+    out[RESOURCE_ATTR.osType] = OS_TYPE[platform] ?? platform;
+    out[RESOURCE_ATTR.osDescription] = `${platform === 'linux' ? 'Linux' : os.type()} ${os.release()}`;
     const rel = readOsRelease(opts.osReleasePaths ?? ['/etc/os-release', '/usr/lib/os-release']);
-    if (rel?.NAME) out['os.name'] = rel.NAME;
-    if (rel?.VERSION_ID) out['os.version'] = rel.VERSION_ID;
+    if (rel?.NAME) out[RESOURCE_ATTR.osName] = rel.NAME;
+    if (rel?.VERSION_ID) out[RESOURCE_ATTR.osVersion] = rel.VERSION_ID;
   }
   if (detectors.includes('process')) {
-    out['process.pid'] = process.pid;
-    out['process.runtime.name'] = 'nodejs';
-    out['process.runtime.version'] = process.versions.node;
+    out[RESOURCE_ATTR.processPid] = process.pid;
+    out[RESOURCE_ATTR.runtimeName] = 'nodejs';
+    out[RESOURCE_ATTR.runtimeVersion] = process.versions.node;
   }
   return out;
 }

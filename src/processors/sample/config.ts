@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { EVENT_KINDS, type EventKind } from '../../core/events.js';
+import { crossCheck } from '../../config/units.js';
 
 export const sampleConfigSchema = z
   .strictObject({
@@ -19,11 +20,7 @@ export const sampleConfigSchema = z
     /** Only these kinds are sampled and rate limited; others always pass. Empty: all kinds. */
     kinds: z.array(z.enum(EVENT_KINDS as [EventKind, ...EventKind[]])),
   })
-  .superRefine((c, ctx) => {
-    if (c.burst > 0 && c.rate_limit === 0) {
-      ctx.addIssue({ code: 'custom', path: ['burst'], message: 'burst only applies with a rate_limit: set rate_limit too, or remove burst' });
-    }
-  });
+  .superRefine(crossCheck('burst', (c) => c.burst > 0 && c.rate_limit === 0, 'burst only applies with a rate_limit: set rate_limit too, or remove burst'));
 
 export type SampleConfig = z.output<typeof sampleConfigSchema>;
 

@@ -2,7 +2,7 @@ import { defer, filter, map, type OperatorFunction } from 'rxjs';
 import type { Batch, ComponentContext } from '../../core/component.js';
 import type { TcpEvent } from '../../core/events.js';
 import type { SampleConfig } from './config.js';
-import { eventConnectionHash, mulberry32 } from './hash.js';
+import { eventConnectionHash, mulberry32 } from '../../core/hash.js';
 
 /**
  * Keeps a share of the events (whole connections, by five-tuple hash, or single events,

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEBUG_MAX_PENDING_BYTES, DebugExporter, debugConfigSchema, defaultDebugConfig } from '../../../src/exporters/debug/exporter.js';
+import { debugConfigSchema, defaultDebugConfig } from '../../../src/exporters/debug/config.js';
+import { DEBUG_MAX_PENDING_BYTES, DebugExporter } from '../../../src/exporters/debug/debug.js';
 import { Telemetry } from '../../../src/core/telemetry.js';
 import { eventBatch } from '../../../src/core/events.js';
 import { seriesKey } from '../../../src/core/metrics.js';

@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { ServerResponse } from 'node:http';
 import { Connections, type CloseReason } from '../../../src/exporters/prometheus/connections.js';
-import type { Exposition } from '../../../src/exporters/prometheus/writer.js';
+import type { Exposition } from '../../../src/exporters/prometheus/exposition.js';
 
 class FakeSocket extends EventEmitter {
   destroyed = false;

@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { Telemetry } from '../../../src/core/telemetry.js';
 import { Aggregator } from '../../../src/processors/aggregate/aggregator.js';
 import { aggregateProcessorFactory } from '../../../src/processors/aggregate/factory.js';
-import { PrometheusExporter, negotiate } from '../../../src/exporters/prometheus/exporter.js';
+import { PrometheusExporter, negotiate } from '../../../src/exporters/prometheus/prometheus.js';
 import { prometheusExporterFactory } from '../../../src/exporters/prometheus/factory.js';
 import { eventBatch, type TcpEvent } from '../../../src/core/events.js';
 import { openEvent } from '../../support/events.js';

@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import { join } from 'node:path';
 import type { SchedulerLike } from 'rxjs';
 import { processProcessorFactory as factory } from '../../../src/processors/process/factory.js';
-import { enrichWithProcess, PROCESS_CACHE_EVICTED } from '../../../src/processors/process/enrich.js';
+import { enrichWithProcess, PROCESS_CACHE_EVICTED } from '../../../src/processors/process/process.js';
 import { TtlCache } from '../../../src/processors/process/cache.js';
 import { eventAttributes } from '../../../src/semconv/attributes.js';
 import type { TcpEvent } from '../../../src/core/events.js';

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestScheduler } from 'rxjs/testing';
 import { sampleProcessorFactory as factory } from '../../../src/processors/sample/factory.js';
-import { connectionHash } from '../../../src/processors/sample/hash.js';
+import { connectionHash } from '../../../src/core/hash.js';
 import { testContext } from '../../support/context.js';
 import { batchOf, events, makeEvent, metricBatch } from '../../support/events.js';
 import { DROPPED, ITEMS_IN, ITEMS_OUT, configOf, issuesOf, runSync } from '../../support/processors.js';

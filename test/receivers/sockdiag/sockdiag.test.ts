@@ -17,7 +17,8 @@ import { NativeError } from '../../../src/native/errors.js';
 import { OwnerResolver } from '../../../src/receivers/sockdiag/owners.js';
 import type { Owner } from '../../../src/receivers/sockdiag/table.js';
 import { SetupError } from '../../../src/core/errors.js';
-import { SELF_METRICS, Telemetry } from '../../../src/core/telemetry.js';
+import { Telemetry } from '../../../src/core/telemetry.js';
+import { SELF_METRICS_DEFS } from '../../../src/semconv/metrics.js';
 import type { EventBatch } from '../../../src/core/events.js';
 import { testContext } from '../../support/context.js';
 import { sock } from '../../support/sockdiag.js';
@@ -96,8 +97,8 @@ describe('SockdiagReceiver', () => {
     ]);
     assert.deepEqual(native.lookups, [[1, 3]], 'missing sockets are looked up before they are closed');
     const base = { 'tcpotel.component.id': 'sockdiag' };
-    assert.equal(telemetry.total(SELF_METRICS.itemsIn, base), 5);
-    assert.equal(telemetry.total(SELF_METRICS.itemsOut, base), 5);
+    assert.equal(telemetry.total(SELF_METRICS_DEFS.itemsIn.name, base), 5);
+    assert.equal(telemetry.total(SELF_METRICS_DEFS.itemsOut.name, base), 5);
     assert.equal(telemetry.total('tcpotel.sockdiag.polls', base), 3);
     await rx.shutdown(); // twice is fine
   });
@@ -132,7 +133,7 @@ describe('SockdiagReceiver', () => {
     await rx.pollNow();
     await rx.shutdown();
     assert.equal(batches[0]!.events.length, 16);
-    assert.equal(telemetry.total(SELF_METRICS.itemsDropped, { 'tcpotel.drop.reason': 'tracking_cap' }), 4);
+    assert.equal(telemetry.total(SELF_METRICS_DEFS.itemsDropped.name, { 'tcpotel.drop.reason': 'tracking_cap' }), 4);
   });
 
   it('fails to start with a SetupError that says what to do; later failures are logged and counted', async () => {

@@ -13,7 +13,7 @@ import type { ComponentStatusEntry } from '../../../src/core/status.js';
 import { StatusHub } from '../../../src/core/status.js';
 import { parseConfigText } from '../../../src/config/load.js';
 import { resolveConfig } from '../../../src/config/validate.js';
-import { evaluateHealth, type HealthCheck } from '../../../src/extensions/health_check/health-check.js';
+import { evaluateHealth, type HealthCheck } from '../../../src/extensions/health_check/health_check.js';
 import { Service } from '../../../src/pipeline/service.js';
 import { z } from 'zod';
 

@@ -16,8 +16,6 @@ import { FileWriter } from './writer.js';
 
 const utf8 = new TextEncoder();
 
-export { fileConfigSchema, defaultFileConfig, type FileConfig } from './config.js';
-
 /** A cumulative snapshot split into requests of at most `max` data points each (same times, resource, scopes). */
 export function splitResourceMetrics(rm: ResourceMetrics, max: number): ResourceMetrics[] {
   const out: ResourceMetrics[] = [];

@@ -9,9 +9,9 @@
  * screen (see hub.ts). The summary line format is documented in format.ts.
  */
 import { pointCount } from '../../core/metrics.js';
-import type { Batch, Exporter, ExporterContext, ExporterFactory } from '../../core/component.js';
-import { defaultViewConfig, viewConfigSchema, type ViewConfig } from './config.js';
-import { viewHub, viewMode, type HubIo, type ViewHub } from './hub.js';
+import type { Batch, Exporter, ExporterContext } from '../../core/component.js';
+import type { ViewConfig } from './config.js';
+import { viewHub, type HubIo, type ViewHub } from './hub.js';
 
 export class ViewExporter implements Exporter {
   private hub?: ViewHub;
@@ -50,15 +50,3 @@ export class ViewExporter implements Exporter {
     await hub?.release();
   }
 }
-
-export const viewExporterFactory: ExporterFactory<ViewConfig> = {
-  type: 'view',
-  kind: 'exporter',
-  description: 'live top-like terminal view of connections, rates, socket states and failures (summary lines when not a terminal)',
-  schema: viewConfigSchema,
-  createDefaultConfig: defaultViewConfig,
-  signals: ['metrics', 'logs'],
-  create: (config, ctx) => new ViewExporter(config, ctx),
-  // Summary lines show totals and rates only: no series needed.
-  demand: (config) => (viewMode(config) === 'summary' ? 'totals' : 'series'),
-};

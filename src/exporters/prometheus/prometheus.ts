@@ -19,11 +19,14 @@ import { nowHrTime, type MetricBatch } from '../../core/metrics.js';
 import { SELF_METRICS_DEFS } from '../../semconv/metrics.js';
 import { MetricsAccumulator } from '../shared/accumulator.js';
 import { instrumentationScope, selfScope } from '../shared/resource.js';
-import { splitHostPort, type PrometheusConfig } from './config.js';
+import { splitHostPort } from '../../core/address.js';
+import type { PrometheusConfig } from './config.js';
 import { Connections, type Connection, type CloseReason } from './connections.js';
-import { ExpositionWriter, type Exposition, type ExpositionFormat } from './writer.js';
+import type { Exposition, ExpositionFormat } from './exposition.js';
+import { ExpositionWriter } from './writer.js';
+import { selfAttributes } from '../../core/telemetry.js';
+import { SELF_ATTR } from '../../semconv/attributes.js';
 
-export { defaultPrometheusConfig, prometheusConfigSchema, splitHostPort, type PrometheusConfig } from './config.js';
 
 /** Series rendered per turn of the event loop: a few milliseconds of work. */
 const RENDER_SLICE_SERIES = 1000;
@@ -85,7 +88,7 @@ export class PrometheusExporter implements Exporter {
     private readonly ctx: ExporterContext,
   ) {
     const telemetry = ctx.telemetry.telemetry;
-    const overflow = telemetry.counter(SELF_METRICS_DEFS.seriesOverflow.name, { 'tcpotel.component.id': ctx.id });
+    const overflow = telemetry.counter(SELF_METRICS_DEFS.seriesOverflow.name, selfAttributes({ id: ctx.id }));
     this.acc = new MetricsAccumulator(
       { temporality: 'cumulative', maxSeries: config.max_series, expiryMs: config.metric_expiration, onOverflow: (n) => overflow.add(n) },
       nowHrTime(),
@@ -96,7 +99,7 @@ export class PrometheusExporter implements Exporter {
       { maxConnections: config.max_connections, readHeaderMs: config.read_header_timeout, idleMs: config.idle_timeout, writeMs: config.write_timeout },
       (conn, reason) => {
         let c = closed.get(reason);
-        if (!c) closed.set(reason, (c = telemetry.counter(SELF_METRICS_DEFS.exporterConnectionsClosed.name, { 'tcpotel.component.id': ctx.id, 'tcpotel.drop.reason': reason })));
+        if (!c) closed.set(reason, (c = telemetry.counter(SELF_METRICS_DEFS.exporterConnectionsClosed.name, { ...selfAttributes({ id: ctx.id }), [SELF_ATTR.dropReason]: reason })));
         c.add(1);
         // A response cut short: its scraper lost that scrape's data points.
         if (conn.points > 0) ctx.telemetry.dropped(conn.points, 'slow_reader');

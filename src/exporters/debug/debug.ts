@@ -2,22 +2,12 @@
  * Human-readable output, as the Collector's debug exporter: basic (one line per batch),
  * normal (one line per log record or metric point), detailed (with every attribute).
  */
-import { z } from 'zod';
-import type { Batch, Exporter, ExporterContext, ExporterFactory } from '../../core/component.js';
+import type { Batch, Exporter, ExporterContext } from '../../core/component.js';
+import type { DebugConfig } from './config.js';
 import type { MetricPoint } from '../../core/metrics.js';
 import { eventAttributes, EVENT_NAMES } from '../../semconv/attributes.js';
 import { describeEvent, severityOf } from '../shared/logs.js';
 import { monotonicToWallMs } from '../../core/clock.js';
-
-export const debugConfigSchema = z.strictObject({
-  verbosity: z.enum(['basic', 'normal', 'detailed']),
-  output: z.enum(['stdout', 'stderr']),
-});
-export type DebugConfig = z.output<typeof debugConfigSchema>;
-
-export function defaultDebugConfig() {
-  return { verbosity: 'normal', output: 'stdout' };
-}
 
 function formatAttrs(a: Record<string, unknown>): string {
   return Object.entries(a)
@@ -87,13 +77,3 @@ export class DebugExporter implements Exporter {
 
   async shutdown(): Promise<void> {}
 }
-
-export const debugExporterFactory: ExporterFactory<DebugConfig> = {
-  type: 'debug',
-  kind: 'exporter',
-  description: 'human-readable output to stdout or stderr (verbosity basic, normal, detailed)',
-  schema: debugConfigSchema,
-  createDefaultConfig: defaultDebugConfig,
-  signals: ['metrics', 'logs'],
-  create: (config, ctx) => new DebugExporter(config, ctx),
-};

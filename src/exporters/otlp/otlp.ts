@@ -17,6 +17,7 @@ import { QueuedRetrySender, type QueueSettings, type RetrySettings } from '../sh
 import { SELF_METRICS_DEFS } from '../../semconv/metrics.js';
 import { redactHeaders, type ResolvedOtlp } from './config.js';
 import { createGrpcTransport, createHttpTransport, type OtlpTransport } from './transport.js';
+import { selfAttributes } from '../../core/telemetry.js';
 
 /** Log records per request at most. */
 const MAX_RECORDS_PER_REQUEST = 4096;
@@ -64,7 +65,7 @@ export class OtlpExporter implements Exporter {
     const r = settings.resolved;
     const cumulative = ctx.signal === 'metrics' && r.temporality === 'cumulative';
     if (ctx.signal === 'metrics') {
-      const overflow = ctx.telemetry.telemetry.counter(SELF_METRICS_DEFS.seriesOverflow.name, { 'tcpotel.component.id': ctx.id });
+      const overflow = ctx.telemetry.telemetry.counter(SELF_METRICS_DEFS.seriesOverflow.name, selfAttributes({ id: ctx.id }));
       this.metrics = new MetricsAccumulator(
         { temporality: r.temporality, maxSeries: settings.maxSeries, expiryMs: settings.seriesExpiryMs, onOverflow: (n) => overflow.add(n) },
         nowHrTime(),

@@ -6,8 +6,10 @@ import { render } from 'ink';
 import type { ExporterContext } from '../../../src/core/component.js';
 import { eventBatch } from '../../../src/core/events.js';
 import { viewConfigSchema, defaultViewConfig } from '../../../src/exporters/view/config.js';
-import { ViewExporter, viewExporterFactory } from '../../../src/exporters/view/exporter.js';
-import { activeViewHubs, setViewQuitHandler, ViewHub, type Renderer } from '../../../src/exporters/view/hub.js';
+import { viewExporterFactory } from '../../../src/exporters/view/factory.js';
+import { ViewExporter } from '../../../src/exporters/view/view.js';
+import { activeViewHubs, setViewQuitHandler, ViewHub } from '../../../src/exporters/view/hub.js';
+import type { Renderer, ViewSource } from '../../../src/exporters/view/renderer.js';
 import { handleInput, ViewApp, type UiState } from '../../../src/exporters/view/app.js';
 import { parseSummaryLine } from '../../../src/exporters/view/format.js';
 import { makeEvent } from '../../support/events.js';
@@ -66,7 +68,7 @@ test('summary mode: the metrics and logs instances of one id share a model; one 
 
 test('tty mode: the renderer starts with the first instance, gets period updates, stops with the last', async () => {
   const calls: string[] = [];
-  const createTty = async (hub: ViewHub): Promise<Renderer> => {
+  const createTty = async (hub: ViewSource): Promise<Renderer> => {
     calls.push(`start ${hub.id}`);
     return { update: () => void calls.push('update'), stop: async () => void calls.push('stop') };
   };

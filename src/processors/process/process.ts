@@ -8,6 +8,7 @@ import type { ProcessConfig } from './config.js';
 import { readProcessInfo, UserNames } from './procfs.js';
 import { CgroupIndex, cgroup2Mount } from './cgroup-index.js';
 import { ATTR } from '../../semconv/attributes.js';
+import { selfAttributes } from '../../core/telemetry.js';
 
 /** Counter of cache entries evicted before their TTL. */
 export const PROCESS_CACHE_EVICTED = SELF_METRICS_DEFS.processCacheEvicted.name;
@@ -31,7 +32,7 @@ export interface ProcessEnrichOptions {
  */
 export function enrichWithProcess(config: ProcessConfig, ctx: ComponentContext, opts: ProcessEnrichOptions = {}): OperatorFunction<Batch, Batch> {
   const t = ctx.telemetry;
-  const base = { 'tcpotel.component.id': ctx.id, ...(ctx.pipeline ? { 'tcpotel.pipeline.id': ctx.pipeline } : {}) };
+  const base = selfAttributes({ id: ctx.id, pipeline: ctx.pipeline });
   const evicted = t.telemetry.counter(PROCESS_CACHE_EVICTED, base);
   const cache = new TtlCache<number, Info>(config.cache_size, (n) => evicted.add(n));
   const users = new UserNames(opts.passwdPath, config.cache_ttl);
