@@ -331,8 +331,9 @@ service:
     const code = await t.exit;
     const took = Date.now() - started;
     assert.equal(code, 0, t.stderr().slice(-3000));
-    // A bound on a hang, with room for a loaded machine: not a speed test.
-    const margin = 6000;
+    // A bound on a hang, with room for a loaded machine: not a speed test. (Without the
+    // bound, the exporters' 60 s request timeouts would hold the exit for a minute.)
+    const margin = 30_000;
     assert.ok(took < (shutdownTimeout + 2) * 1000 + margin, `exited ${took} ms after SIGTERM (shutdown_timeout ${shutdownTimeout}s)`);
     const left = loadedProgramIds();
     for (const id of ours) assert.ok(!left.has(id), `program ${id} detached`);
@@ -370,10 +371,10 @@ service:
   const t = await runTcpotel(config);
   try {
     await sleep(1000);
-    const started = Date.now();
     t.child.kill('SIGTERM');
+    // It exits at all: a replay holding the event loop would never see the signal (the
+    // test's timeout would end it).
     assert.equal(await t.exit, 0, t.stderr().slice(-2000));
-    assert.ok(Date.now() - started < 15_000, 'stopped (a replay holding the event loop would never see the signal)');
     const stopped = logLines(t.stderr()).find((l) => l.msg === 'stopped');
     assert.ok(stopped!.dropped['filter (logs): filtered'] > 1000, 'it was replaying');
   } finally {

@@ -170,10 +170,10 @@ service:
   t.child.kill('SIGTERM');
   await sleep(1000);
   assert.equal(t.child.exitCode, null, 'still flushing after the first signal');
-  const started = Date.now();
   t.child.kill('SIGTERM');
+  // 130: the second signal's exit, without waiting for the flush (which would exit 0, after
+  // the 10 s back-off at least).
   assert.equal(await t.exit, 130);
-  assert.ok(Date.now() - started < 3000, 'the second signal exits at once');
 });
 
 test('service::user drops root after attaching: events, counters and live samples keep flowing; SIGTERM still detaches', { timeout: 60_000 }, async (t0) => {
