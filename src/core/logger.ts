@@ -21,6 +21,12 @@ export function createLogger(level: LevelWithSilent = 'info'): Logger {
   return root;
 }
 
+/** The level TCPOTEL_LOG_LEVEL names, when it names one (empty or unknown: warn). */
+export function envLogLevel(env: NodeJS.ProcessEnv = process.env): LogLevel {
+  const v = env.TCPOTEL_LOG_LEVEL?.trim().toLowerCase();
+  return (LOG_LEVELS as readonly string[]).includes(v ?? '') ? (v as LogLevel) : 'warn';
+}
+
 export function rootLogger(): Logger {
-  return root ?? createLogger((process.env.TCPOTEL_LOG_LEVEL as LevelWithSilent | undefined) ?? 'warn');
+  return root ?? createLogger(envLogLevel());
 }

@@ -197,3 +197,10 @@ test('components: every receiver, processor, exporter and extension type, with i
     for (const type of Object.keys(listed[kind]!)) assert.match(text.stdout, new RegExp(`^  ${type}:`, 'm'), `${type} in the text listing`);
   }
 });
+
+test('components into a pipe closed early (| head -1): exit 0, no stack trace', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const r = spawnSync('/bin/sh', ['-c', `"${process.execPath}" "${bin}" components | head -1 >/dev/null`], { encoding: 'utf8' });
+  assert.doesNotMatch(r.stderr, STACK_LINE, r.stderr);
+  assert.doesNotMatch(r.stderr, /EPIPE/, r.stderr);
+});

@@ -43,3 +43,9 @@ test('rootLogger: the logger createLogger made; before that, TCPOTEL_LOG_LEVEL o
   assert.equal(run(`process.stdout.write(L.rootLogger().level + ' ' + String(L.rootLogger() === L.rootLogger()));`).stdout, 'warn true');
   assert.equal(run(`process.stdout.write(L.rootLogger().level);`, { TCPOTEL_LOG_LEVEL: 'error' }).stdout, 'error');
 });
+
+test('TCPOTEL_LOG_LEVEL: empty or unknown means warn (it used to make rootLogger throw)', () => {
+  assert.equal(run(`process.stdout.write(L.rootLogger().level);`, { TCPOTEL_LOG_LEVEL: '' }).stdout, 'warn');
+  assert.equal(run(`process.stdout.write(L.rootLogger().level);`, { TCPOTEL_LOG_LEVEL: 'loud' }).stdout, 'warn');
+  assert.equal(run(`process.stdout.write(L.rootLogger().level);`, { TCPOTEL_LOG_LEVEL: ' Info ' }).stdout, 'info');
+});
