@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * Application protocol of one direction of a TCP connection, from its first payload bytes
- * (never from ports: ports lie). Self-contained so that the same code runs in a BPF program
+ * (never from ports: ports lie). One header (over 500 lines): every parser is inlined into
+ * one classifier the verifier checks as a whole. Self-contained so that the same code runs in a BPF program
  * and in a plain C test harness:
  *
  *   #define TCPOTEL_LOAD(ctx, off, dst, len)  bpf_skb_load_bytes(ctx, off, dst, len)

@@ -2,6 +2,9 @@
 /*
  * tcpotel kernel side: every TCP connection, without kprobes or fentry.
  *
+ * One file (over 500 lines) because it is one BPF object: its programs share the maps, the
+ * per-socket state and the inline helpers, and one skeleton loads them together.
+ *
  * Hooks (twins chosen at load time by user space, see src/receivers/ebpf/features.ts):
  *   sock:inet_sock_set_state   tp_btf | raw_tp        opens, closes, failures, state changes
  *   tcp:tcp_retransmit_skb     tp_btf | raw_tp        retransmits
