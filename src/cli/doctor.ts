@@ -127,7 +127,7 @@ export function judge(f: FeatureReport): { receivers: Verdict[]; features: Verdi
     {
       name: 'protocol detection (network.protocol.name, TLS SNI, HTTP Host)',
       ok: !!h.cgroup_skb?.ok && !!h.tp_btf?.ok,
-      detail: !h.cgroup_skb?.ok ? `cgroup_skb: ${h.cgroup_skb?.detail}` : !h.tp_btf?.ok ? 'needs tp_btf (raw_tp programs cannot read socket storage)' : 'cgroup_skb on the cgroup v2 root: the first payload bytes of each direction, once',
+      detail: !h.cgroup_skb?.ok ? `cgroup_skb: ${h.cgroup_skb?.detail}` : !h.tp_btf?.ok ? 'needs the tp_btf programs (the raw_tp twins leave it out)' : 'cgroup_skb on the cgroup v2 root: the first payload bytes of each direction, once',
     },
     { name: 'tracefs for classic tracepoints', ok: f.tracefs.ok, detail: f.tracefs.detail },
   ];

@@ -56,7 +56,7 @@ const HOOKS: Record<HookName, { probe: string; description: string }> = {
   iter_task_file: { probe: 'probe_iter_task_file', description: 'task file iterator (iter/task_file)' },
   ringbuf: { probe: 'probe_ringbuf', description: 'BPF ring buffer' },
   sockops: { probe: 'probe_sockops', description: 'sock_ops on the cgroup v2 root' },
-  cgroup_skb: { probe: 'probe_cgroup_skb', description: 'cgroup_skb with socket storage on the cgroup v2 root (protocol detection)' },
+  cgroup_skb: { probe: 'probe_cgroup_skb', description: 'cgroup_skb on the cgroup v2 root (protocol detection)' },
   kprobe: { probe: 'probe_kprobe', description: 'kprobes' },
   fentry: { probe: 'probe_fentry', description: 'fentry/fexit (BPF trampolines)' },
 };
@@ -269,8 +269,8 @@ export function choosePrograms(report: FeatureReport, opts: { iterators: boolean
     }
   }
   // Protocol detection: the first payload bytes of each socket, read by cgroup_skb programs
-  // on the cgroup v2 root and kept in socket storage, which the state-change program reads
-  // (BTF-typed sockets only: not the raw_tp twin).
+  // on the cgroup v2 root and kept in the socket's state, which the state-change program
+  // reads (with the tp_btf programs only: the raw_tp twins leave it out).
   let protocols = 'off (detect_protocol: false)';
   let detectProtocol: ProgramChoice['detectProtocol'];
   if (opts.detectProtocol) {
@@ -280,8 +280,8 @@ export function choosePrograms(report: FeatureReport, opts: { iterators: boolean
       protocols = `unavailable: ${cg?.detail ?? 'not probed'}`;
       warnings.push(`protocol detection is unavailable (${cg?.detail ?? 'cgroup_skb not probed'}): network.protocol.name is left out; set detect_protocol: false to silence this`);
     } else if (raw) {
-      protocols = 'unavailable: needs tp_btf (the raw_tp twins cannot read socket storage)';
-      warnings.push('protocol detection needs tp_btf programs (raw_tp ones cannot read socket storage): network.protocol.name is left out');
+      protocols = 'unavailable: needs the tp_btf programs (the raw_tp twins leave it out)';
+      warnings.push('protocol detection needs the tp_btf programs (the raw_tp twins leave it out): network.protocol.name is left out');
     } else {
       protocols = `cgroup_skb ingress and egress on ${root}`;
       programs.cg_egress = true;
